@@ -1,0 +1,3 @@
+"""Root conftest: what the project's own test suite needs."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,1 @@
+"""The ``snixbuild`` command line. Each command group lives in its own module here."""
