@@ -82,4 +82,6 @@ class B3Digest:
 
 
 #: The digest of the empty blob, which is also the digest of the empty Directory.
-EMPTY_DIGEST = B3Digest(bytes.fromhex("af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"))
+EMPTY_DIGEST = B3Digest(
+    bytes.fromhex("af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262")
+)

@@ -134,7 +134,7 @@ class Directory(Mapping[bytes, Node]):
     sizes; see docs/castore.md for why we follow HEAD.
     """
 
-    __slots__ = ("_entries", "_digest")
+    __slots__ = ("_digest", "_entries")
 
     def __init__(self, entries: Mapping[bytes, Node] | None = None) -> None:
         self._entries: dict[bytes, Node] = {}

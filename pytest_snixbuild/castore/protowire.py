@@ -66,7 +66,9 @@ class Field:
 
     def as_bytes(self, what: str) -> bytes:
         if self.wire != WIRE_LEN or not isinstance(self.value, bytes):
-            raise DecodeError(f"{what}: expected a length-delimited field, got wire type {self.wire}")
+            raise DecodeError(
+                f"{what}: expected a length-delimited field, got wire type {self.wire}"
+            )
         return self.value
 
     def as_int(self, what: str) -> int:

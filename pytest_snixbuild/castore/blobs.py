@@ -1,0 +1,406 @@
+"""Blob services: content addressed by BLAKE3, in memory or on local disk.
+
+The on-disk layout is ``<root>/<hex[:2]>/<hex>``, one read-only (0o444) file per blob. Writes go
+to a temporary file under ``<root>/tmp/`` and are renamed into place, so a reader never sees a
+partial blob and any number of processes may write the same blob at once. Reading a blob hashes it
+first (once per process for an unchanged file) so that a corrupted blob is an error, never served.
+Everything streams in bounded chunks: a 1 GiB blob never sits in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Protocol, runtime_checkable
+
+import blake3
+
+from pytest_snixbuild.castore.digests import B3Digest
+from pytest_snixbuild.castore.errors import CastoreError, CorruptionError, NotFoundError
+
+#: bytes read or written per step when streaming
+CHUNK_SIZE = 1 << 20
+#: name of the directory holding in-flight temporary files in a local store
+TMP_DIR = "tmp"
+
+
+class BlobWriter(Protocol):
+    """Receives a blob's bytes; after ``__exit__`` its ``digest`` and ``size`` are known."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> int: ...
+
+    @property
+    def digest(self) -> B3Digest: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def __enter__(self) -> BlobWriter: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class BlobService(Protocol):
+    """Where blobs live. Implementations: :class:`MemoryBlobService`, :class:`LocalBlobService`."""
+
+    def has(self, digest: B3Digest) -> bool:
+        """Whether a blob with this digest is stored (existence only, no verification)."""
+        ...
+
+    def open_read(self, digest: B3Digest) -> BinaryIO:
+        """A readable binary stream of the blob; :class:`NotFoundError` when absent."""
+        ...
+
+    def put(self, data: bytes) -> B3Digest: ...
+
+    def put_file(self, path: Path) -> tuple[B3Digest, int]:
+        """Store the contents of a host file, streamed; returns (digest, size)."""
+        ...
+
+    def writer(self) -> BlobWriter: ...
+
+    def backing_path(self, digest: B3Digest) -> Path | None:
+        """The verified file holding the blob on disk, or None when the service has none."""
+        ...
+
+    def iter_digests(self) -> Iterator[B3Digest]: ...
+
+
+def _digest_or_raise(hasher: blake3.blake3, what: str, done: bool) -> B3Digest:
+    if not done:
+        raise CastoreError(f"{what}: digest and size are known only after the writer is closed")
+    return B3Digest(hasher.digest())
+
+
+def hash_file(path: Path) -> tuple[B3Digest, int]:
+    """BLAKE3 and size of a host file, read in bounded chunks (no symlink following)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        return _hash_stream(f)
+
+
+def _hash_stream(f: BinaryIO) -> tuple[B3Digest, int]:
+    hasher = blake3.blake3()
+    buf = bytearray(CHUNK_SIZE)
+    view = memoryview(buf)
+    size = 0
+    while True:
+        n = f.readinto(view)  # type: ignore[attr-defined]
+        if not n:
+            break
+        hasher.update(view[:n])
+        size += n
+    return B3Digest(hasher.digest()), size
+
+
+# --------------------------------------------------------------------------------------------
+# in memory
+
+
+class _MemoryBlobWriter:
+    def __init__(self, service: MemoryBlobService) -> None:
+        self._service = service
+        self._buf = io.BytesIO()
+        self._hasher = blake3.blake3()
+        self._size = 0
+        self._done = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._done:
+            raise CastoreError("blob writer: write after close")
+        n = self._buf.write(data)
+        self._hasher.update(data)
+        self._size += n
+        return n
+
+    @property
+    def digest(self) -> B3Digest:
+        return _digest_or_raise(self._hasher, "blob writer", self._done)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def __enter__(self) -> _MemoryBlobWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None or self._done:
+            return
+        self._done = True
+        self._service._blobs.setdefault(self.digest, self._buf.getvalue())
+        self._buf = io.BytesIO()
+
+
+class MemoryBlobService:
+    """Blobs in a dict, for tests and throw-away stores."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[B3Digest, bytes] = {}
+
+    def has(self, digest: B3Digest) -> bool:
+        return digest in self._blobs
+
+    def open_read(self, digest: B3Digest) -> BinaryIO:
+        try:
+            return io.BytesIO(self._blobs[digest])
+        except KeyError:
+            raise NotFoundError(f"blob {digest} is not in the store") from None
+
+    def put(self, data: bytes) -> B3Digest:
+        digest = B3Digest.of(data)
+        self._blobs.setdefault(digest, bytes(data))
+        return digest
+
+    def put_file(self, path: Path) -> tuple[B3Digest, int]:
+        with self.writer() as w:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(fd, "rb", buffering=0) as f:
+                _copy_into(f, w)
+        return w.digest, w.size
+
+    def writer(self) -> _MemoryBlobWriter:
+        return _MemoryBlobWriter(self)
+
+    def backing_path(self, digest: B3Digest) -> Path | None:
+        if digest not in self._blobs:
+            raise NotFoundError(f"blob {digest} is not in the store")
+        return None
+
+    def iter_digests(self) -> Iterator[B3Digest]:
+        return iter(list(self._blobs))
+
+
+def _copy_into(src: BinaryIO, w: BlobWriter) -> None:
+    buf = bytearray(CHUNK_SIZE)
+    view = memoryview(buf)
+    while True:
+        n = src.readinto(view)  # type: ignore[attr-defined]
+        if not n:
+            return
+        w.write(view[:n])
+
+
+# --------------------------------------------------------------------------------------------
+# on disk
+
+#: (path, size, mtime_ns, ino) of files this process has hashed and found correct
+_verified: set[tuple[str, int, int, int]] = set()
+_verified_lock = threading.Lock()
+
+
+def _stat_key(path: Path, st: os.stat_result) -> tuple[str, int, int, int]:
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def shard_path(root: Path, digest: B3Digest) -> Path:
+    """Where an object with this digest lives under ``root``: ``root/<hex[:2]>/<hex>``."""
+    hexd = digest.hex
+    return root / hexd[:2] / hexd
+
+
+def iter_sharded(root: Path) -> Iterator[B3Digest]:
+    """The digests of the objects stored under ``root`` in the sharded layout."""
+    if not root.is_dir():
+        return
+    for shard in sorted(os.listdir(root)):
+        if len(shard) != 2 or shard == TMP_DIR:
+            continue
+        for name in sorted(os.listdir(root / shard)):
+            if len(name) == 64 and name.startswith(shard):
+                try:
+                    yield B3Digest(bytes.fromhex(name))
+                except ValueError:
+                    continue
+
+
+class AtomicFile:
+    """A temporary file under ``root/tmp`` that :meth:`commit` renames into place (or discards)."""
+
+    def __init__(self, root: Path) -> None:
+        tmp_dir = root / TMP_DIR
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.path = tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
+
+    def commit(self, final: Path) -> os.stat_result:
+        """Make the file read-only and rename it to ``final``; returns the final stat."""
+        os.fchmod(self.file.fileno(), 0o444)
+        st = os.fstat(self.file.fileno())
+        self.file.close()
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path, final)
+        return st
+
+    def discard(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class _LocalBlobWriter:
+    def __init__(self, service: LocalBlobService) -> None:
+        self._service = service
+        self._tmp: AtomicFile | None = None
+        self._hasher = blake3.blake3()
+        self._size = 0
+        self._done = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if self._done:
+            raise CastoreError("blob writer: write after close")
+        if self._tmp is None:
+            self._tmp = AtomicFile(self._service.root)
+        view = memoryview(data)
+        written = 0
+        while written < len(view):
+            n = self._tmp.file.write(view[written:])
+            written += n or 0
+        self._hasher.update(view)
+        self._size += written
+        return written
+
+    @property
+    def digest(self) -> B3Digest:
+        return _digest_or_raise(self._hasher, "blob writer", self._done)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def __enter__(self) -> _LocalBlobWriter:
+        if self._tmp is None:
+            self._tmp = AtomicFile(self._service.root)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._done:
+            return
+        if exc_type is not None:
+            if self._tmp is not None:
+                self._tmp.discard()
+            return
+        self._done = True
+        if self._tmp is None:
+            self._tmp = AtomicFile(self._service.root)
+        self._service._commit(self._tmp, self.digest)
+
+
+class LocalBlobService:
+    """Blobs as read-only files under ``root/<hex[:2]>/<hex>``, verified before they are served."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, digest: B3Digest) -> Path:
+        return shard_path(self.root, digest)
+
+    def _commit(self, tmp: AtomicFile, digest: B3Digest) -> None:
+        final = self._path(digest)
+        try:
+            existing = os.stat(final)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None:
+            with _verified_lock:
+                known_good = _stat_key(final, existing) in _verified
+            if known_good:
+                tmp.discard()
+                return
+        # Replacing is atomic and harmless when another process already stored the same
+        # bytes; it also repairs a corrupted copy.
+        try:
+            st = tmp.commit(final)
+        except BaseException:
+            tmp.discard()
+            raise
+        with _verified_lock:
+            _verified.add(_stat_key(final, st))
+
+    def has(self, digest: B3Digest) -> bool:
+        return self._path(digest).is_file()
+
+    def _verify_open(self, digest: B3Digest) -> BinaryIO:
+        path = self._path(digest)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise NotFoundError(f"blob {digest} is not in the store ({path})") from None
+        except OSError as exc:
+            raise CastoreError(f"cannot open blob {digest} at {path}: {exc.strerror}") from exc
+        f = os.fdopen(fd, "rb")
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise CorruptionError(f"blob {digest}: {path} is not a regular file")
+            key = _stat_key(path, st)
+            with _verified_lock:
+                known_good = key in _verified
+            if not known_good:
+                actual, _ = _hash_stream(f)
+                if actual != digest:
+                    raise CorruptionError(
+                        f"blob {digest} is corrupt: the file {path} hashes to {actual}"
+                    )
+                with _verified_lock:
+                    _verified.add(key)
+                f.seek(0)
+        except BaseException:
+            f.close()
+            raise
+        return f
+
+    def open_read(self, digest: B3Digest) -> BinaryIO:
+        return self._verify_open(digest)
+
+    def put(self, data: bytes) -> B3Digest:
+        with self.writer() as w:
+            w.write(data)
+        return w.digest
+
+    def put_file(self, path: Path) -> tuple[B3Digest, int]:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb", buffering=0) as f:
+            # A first pass only hashes: re-ingesting known content writes nothing.
+            digest, size = _hash_stream(f)
+            if self.has(digest):
+                return digest, size
+            f.seek(0)
+            with self.writer() as w:
+                _copy_into(f, w)
+        return w.digest, w.size
+
+    def writer(self) -> _LocalBlobWriter:
+        return _LocalBlobWriter(self)
+
+    def backing_path(self, digest: B3Digest) -> Path | None:
+        """The path of the blob's file, after verifying it (cached per process)."""
+        self._verify_open(digest).close()
+        return self._path(digest)
+
+    def iter_digests(self) -> Iterator[B3Digest]:
+        return iter_sharded(self.root)
