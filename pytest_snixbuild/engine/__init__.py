@@ -1,0 +1,1 @@
+"""The build engine: the castore FUSE filesystem and its mount, the runc wrapper, the service."""
