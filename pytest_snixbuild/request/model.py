@@ -72,28 +72,47 @@ class BuildRequest:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", _frozen_inputs(self.inputs))
-        for name in ("command_args", "scratch_paths", "outputs", "environment_vars",
-                     "additional_files", "refscan_needles"):
+        for name in (
+            "command_args",
+            "scratch_paths",
+            "outputs",
+            "environment_vars",
+            "additional_files",
+            "refscan_needles",
+        ):
             object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def __hash__(self) -> int:
-        return hash((tuple(self.inputs.items()), self.command_args, self.working_dir,
-                     self.scratch_paths, self.inputs_dir, self.outputs, self.environment_vars,
-                     self.constraints, self.additional_files, self.refscan_needles))
+        return hash(
+            (
+                tuple(self.inputs.items()),
+                self.command_args,
+                self.working_dir,
+                self.scratch_paths,
+                self.inputs_dir,
+                self.outputs,
+                self.environment_vars,
+                self.constraints,
+                self.additional_files,
+                self.refscan_needles,
+            )
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BuildRequest):
             return NotImplemented
-        return (dict(self.inputs) == dict(other.inputs)
-                and self.command_args == other.command_args
-                and self.working_dir == other.working_dir
-                and self.scratch_paths == other.scratch_paths
-                and self.inputs_dir == other.inputs_dir
-                and self.outputs == other.outputs
-                and self.environment_vars == other.environment_vars
-                and self.constraints == other.constraints
-                and self.additional_files == other.additional_files
-                and self.refscan_needles == other.refscan_needles)
+        return (
+            dict(self.inputs) == dict(other.inputs)
+            and self.command_args == other.command_args
+            and self.working_dir == other.working_dir
+            and self.scratch_paths == other.scratch_paths
+            and self.inputs_dir == other.inputs_dir
+            and self.outputs == other.outputs
+            and self.environment_vars == other.environment_vars
+            and self.constraints == other.constraints
+            and self.additional_files == other.additional_files
+            and self.refscan_needles == other.refscan_needles
+        )
 
 
 @dataclass(frozen=True, slots=True)
