@@ -9,7 +9,6 @@ that node, with no Directory uploaded. Both directions stream file contents in b
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -200,13 +199,25 @@ def _export_tree(node: Node, store: Store, dest: bytes) -> None:
 
 
 def _remove(path: bytes) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        for dirpath, dirnames, _ in os.walk(path):
-            for d in dirnames:
-                os.chmod(os.path.join(dirpath, d), 0o700)
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.unlink(path)
+    """Remove what an export created, bottom up without recursion (trees may be deep)."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        if os.path.lexists(path):
+            os.unlink(path)
+        return
+    stack: list[tuple[bytes, bool]] = [(path, False)]
+    while stack:
+        current, emptied = stack.pop()
+        if emptied:
+            os.rmdir(current)
+            continue
+        os.chmod(current, 0o700)
+        stack.append((current, True))
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, False))
+                else:
+                    os.unlink(entry.path)
 
 
 def export_node(node: Node, store: Store, dest: Path) -> None:
