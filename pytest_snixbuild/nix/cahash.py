@@ -2,7 +2,8 @@
 
 In a derivation an output's hash is written as two strings: the algorithm with its mode
 (``sha256`` for a flat file hash, ``r:sha256`` for the hash of the NAR serialisation,
-``text:sha256`` for text) and the digest in lower-case hex.
+``text:sha256`` for text) and the digest in lower-case hex. The algorithm and digest are a
+:class:`~pytest_snixbuild.nix.hashes.NixHash`; this adds the method.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pytest_snixbuild.errors import SnixError
+from pytest_snixbuild.nix.hashes import ALGOS, HashError, NixHash
 
 HashMethod = Literal["flat", "nar", "text"]
 
-#: algorithm -> digest size in bytes
-ALGO_SIZES = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
 _PREFIXES: dict[HashMethod, str] = {"flat": "", "nar": "r:", "text": "text:"}
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
@@ -26,22 +26,17 @@ class CAHashError(SnixError):
 
 @dataclass(frozen=True, slots=True)
 class CAHash:
-    """How an output is content-addressed: method, algorithm and digest."""
+    """How an output is content-addressed: a method and a hash."""
 
     method: HashMethod
-    algo: str
-    digest: bytes
+    hash: NixHash
 
-    def __post_init__(self) -> None:
-        if self.algo not in ALGO_SIZES:
-            raise CAHashError(
-                f"unknown hash algorithm {self.algo!r}: expected one of {', '.join(ALGO_SIZES)}"
-            )
-        if len(self.digest) != ALGO_SIZES[self.algo]:
-            raise CAHashError(
-                f"invalid {self.algo} digest: {len(self.digest)} bytes, "
-                f"expected {ALGO_SIZES[self.algo]}"
-            )
+    @classmethod
+    def of(cls, method: HashMethod, algo: str, digest: bytes) -> CAHash:
+        try:
+            return cls(method, NixHash(algo, digest))
+        except HashError as exc:
+            raise CAHashError(str(exc)) from exc
 
     @classmethod
     def from_aterm(cls, algo_and_mode: str, hex_digest: str) -> CAHash:
@@ -51,18 +46,30 @@ class CAHash:
         for candidate, prefix in _PREFIXES.items():
             if prefix and algo_and_mode.startswith(prefix):
                 method, algo = candidate, algo_and_mode[len(prefix) :]
-        if algo not in ALGO_SIZES:
+        if algo not in ALGOS:
             raise CAHashError(
-                f"invalid output hash algorithm {algo_and_mode!r}: expected an algorithm among "
-                f"{', '.join(ALGO_SIZES)}, optionally prefixed by 'r:' (recursive) or 'text:'"
+                f"invalid output hash algorithm {algo_and_mode!r}: expected one of "
+                f"{', '.join(ALGOS)}, optionally prefixed by 'r:' (recursive) or 'text:'"
             )
-        expected = 2 * ALGO_SIZES[algo]
+        expected = 2 * ALGOS[algo]
         if len(hex_digest) != expected or not set(hex_digest) <= _HEX_DIGITS:
             raise CAHashError(
                 f"invalid output hash {hex_digest!r} for {algo_and_mode!r}: expected "
                 f"{expected} lower-case hex digits"
             )
-        return cls(method, algo, bytes.fromhex(hex_digest))
+        return cls(method, NixHash(algo, bytes.fromhex(hex_digest)))
+
+    @property
+    def algo(self) -> str:
+        return self.hash.algo
+
+    @property
+    def digest(self) -> bytes:
+        return self.hash.digest
+
+    @property
+    def hex(self) -> str:
+        return self.hash.hex
 
     @property
     def aterm_algo(self) -> str:
@@ -70,10 +77,6 @@ class CAHash:
         return _PREFIXES[self.method] + self.algo
 
     @property
-    def hex(self) -> str:
-        return self.digest.hex()
-
-    @property
     def mode_prefix(self) -> str:
-        """``r:`` for NAR hashes, empty for flat ones (as in ``fixed:out:<prefix><algo>:…``)."""
+        """The ``r:``/``text:`` prefix, empty for flat hashes (as in ``fixed:out:r:sha256:…``)."""
         return _PREFIXES[self.method]
