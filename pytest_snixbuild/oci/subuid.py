@@ -59,8 +59,8 @@ class IdMap:
     size: int = 1
 
     def to_oci(self) -> dict[str, int]:
-        """The runtime-spec ``LinuxIDMapping`` object."""
-        return {"containerID": self.container_id, "hostID": self.host_id, "size": self.size}
+        """The runtime-spec ``LinuxIDMapping`` (keys in oci-spec-rs order, as snix writes it)."""
+        return {"hostID": self.host_id, "containerID": self.container_id, "size": self.size}
 
 
 @dataclass(frozen=True, slots=True)
