@@ -144,7 +144,9 @@ class _Parser:
     def raw_string(self, what: str) -> bytes:
         """A quoted string with escapes resolved."""
         if not self.peek(b'"'):
-            raise self.error(f"expected {what} (a '\"' string), found {_describe(self.data, self.pos)}")
+            raise self.error(
+                f"expected {what} (a '\"' string), found {_describe(self.data, self.pos)}"
+            )
         data = self.data
         pos = self.pos + 1
         parts: list[bytes] = []
@@ -273,7 +275,9 @@ class _Parser:
         outputs: dict[str, Output] = {}
         for name, out, at in self.sequence(self.output, "the outputs", allow_empty=False):
             if name in outputs:
-                raise self.error(f"duplicate output name {name!r} (each output may appear only once)", at)
+                raise self.error(
+                    f"duplicate output name {name!r} (each output may appear only once)", at
+                )
             outputs[name] = out
         self.expect(b",", "',' after the outputs")
 

@@ -68,7 +68,9 @@ def dump_json(value: Any, level: int = 0) -> bytes:
     if isinstance(value, list | tuple):
         if not value:
             return b"[]"
-        return b"[\n" + b",\n".join(pad + dump_json(v, level + 1) for v in value) + b"\n" + end + b"]"
+        return (
+            b"[\n" + b",\n".join(pad + dump_json(v, level + 1) for v in value) + b"\n" + end + b"]"
+        )
     raise TypeError(f"cannot write {type(value).__name__} as derivation JSON")
 
 
@@ -146,7 +148,8 @@ def _need(obj: Any, key: str, kind: type, where: str) -> Any:
 
 
 def _kind_name(kind: type) -> str:
-    return {dict: "object", list: "array", str: "string"}.get(kind, kind.__name__)
+    names: dict[type, str] = {dict: "object", list: "array", str: "string"}
+    return names.get(kind, kind.__name__)
 
 
 def _strings(values: Any, where: str) -> list[str]:
@@ -221,7 +224,9 @@ def from_serde(obj: Any, where: str = "derivation JSON") -> Derivation:
     return from_json_fields(obj, where)
 
 
-def from_show_derivation(obj: Any, where: str = "show-derivation JSON") -> dict[StorePath, Derivation]:
+def from_show_derivation(
+    obj: Any, where: str = "show-derivation JSON"
+) -> dict[StorePath, Derivation]:
     """Derivations from the ``nix show-derivation`` form, keyed by their drv path."""
     if not isinstance(obj, dict):
         raise DerivationError(f"{where}: expected a JSON object keyed by .drv paths")

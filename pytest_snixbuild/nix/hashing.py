@@ -122,8 +122,7 @@ def check_output_paths(
 def no_input_derivations(path: StorePath) -> Derivation:
     """A resolver for derivations that have no input derivations: any call is an error."""
     raise DerivationError(
-        f"input derivation {path.to_absolute()} is needed, but no way to load derivations "
-        "was given"
+        f"input derivation {path.to_absolute()} is needed, but no way to load derivations was given"
     )
 
 

@@ -73,7 +73,9 @@ class StorePath:
         """Parse ``<store_dir>/<hash>-<name>``; nothing may follow the basename."""
         prefix = store_dir.rstrip("/") + "/"
         if not path.startswith(prefix):
-            raise StorePathError(f"invalid store path {path!r}: expected it to start with {prefix!r}")
+            raise StorePathError(
+                f"invalid store path {path!r}: expected it to start with {prefix!r}"
+            )
         basename = path[len(prefix) :]
         if "/" in basename:
             raise StorePathError(
@@ -116,9 +118,7 @@ def sorted_store_paths(paths: Iterable[StorePath]) -> list[StorePath]:
 def _parse_basename(basename: str) -> StorePath | str:
     """The parsed basename, or why it is not one."""
     if len(basename) < HASH_LEN + 2:
-        return (
-            f"expected <{HASH_LEN}-character hash>-<name>, got only {len(basename)} characters"
-        )
+        return f"expected <{HASH_LEN}-character hash>-<name>, got only {len(basename)} characters"
     if basename[HASH_LEN] != "-":
         return f"expected '-' after the {HASH_LEN}-character hash, found {basename[HASH_LEN]!r}"
     hash_part = basename[:HASH_LEN]
