@@ -114,3 +114,9 @@ def nix_dump(nix: Nix) -> Callable[[Path], bytes]:
 def nix_hash(nix: Nix) -> Callable[[Path], str]:
     """``nix-hash --type sha256 --base32 PATH``."""
     return nix.hash
+
+
+@pytest.fixture(scope="session")
+def nix_env(nix: Nix) -> dict[str, str]:
+    """The environment to run other nix commands in (nix-command enabled, no daemon)."""
+    return nix.env
