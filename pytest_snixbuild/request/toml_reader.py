@@ -39,7 +39,7 @@ class CaseError(SnixError):
         self.expected = expected
         where = f"{file}: " if line is None else f"{file}:{line}: "
         what = f"{key}: {reason}" if key else reason
-        super().__init__(f"{where}{what} ({expected})" if expected else f"{where}{what}")
+        super().__init__(f"{where}{what} (expected {expected})" if expected else where + what)
 
 
 def key_text(key: Key) -> str:
@@ -134,8 +134,8 @@ class Table:
             if name in allowed:
                 continue
             close = difflib.get_close_matches(name, allowed, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise self.error(name, "unknown key", f"{hint}allowed here: {', '.join(allowed)}")
+            reason = f"unknown key, did you mean {close[0]!r}?" if close else "unknown key"
+            raise self.error(name, reason, f"one of {', '.join(allowed)}")
 
     def has(self, name: str) -> bool:
         return name in self.data

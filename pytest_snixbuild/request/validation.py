@@ -76,7 +76,7 @@ class FieldError(SnixError):
         self.reason = reason
         self.expected = expected
         self.snix_error = snix_error
-        super().__init__(f"{self.field}: {reason} ({expected})")
+        super().__init__(f"{self.field}: {reason} (expected {expected})")
 
 
 class RequestValidationError(FieldError):
