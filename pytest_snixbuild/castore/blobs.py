@@ -388,7 +388,11 @@ class LocalBlobService:
             # A first pass only hashes: re-ingesting known content writes nothing.
             digest, size = _hash_stream(f)
             if self.has(digest):
-                return digest, size
+                try:
+                    self._verify_open(digest).close()
+                    return digest, size
+                except CorruptionError:
+                    pass  # stored again below, which replaces the corrupt copy
             f.seek(0)
             with self.writer() as w:
                 _copy_into(f, w)

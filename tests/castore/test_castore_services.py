@@ -168,6 +168,17 @@ def test_rewriting_repairs_a_corrupt_blob(tmp_path: Path) -> None:
         assert f.read() == HELLO
 
 
+def test_put_file_repairs_a_corrupt_blob(tmp_path: Path) -> None:
+    blobs = LocalBlobService(tmp_path / "blobs")
+    src = tmp_path / "src"
+    src.write_bytes(HELLO)
+    digest, _ = blobs.put_file(src)
+    _corrupt(tmp_path / "blobs" / digest.hex[:2] / digest.hex, b"garbage")
+    assert blobs.put_file(src) == (digest, len(HELLO))
+    with blobs.open_read(digest) as f:
+        assert f.read() == HELLO
+
+
 def test_corrupt_directory(tmp_path: Path) -> None:
     dirs = LocalDirectoryService(tmp_path / "dirs")
     d = Directory({b"a": SymlinkNode(b"b")})
