@@ -104,7 +104,7 @@ def _derivation_not_supported(table: Table, store: Store) -> BuildRequest:
 
 
 #: request section name -> its loader; exactly one of them must be present in a case file
-REQUEST_SECTIONS: dict[str, SectionLoader] = {"derivation": _derivation_not_supported}
+REQUEST_SECTIONS: dict[str, SectionLoader] = {}
 
 EXPECT_SECTION = "expect"
 
@@ -227,6 +227,7 @@ def load_request_section(table: Table, store: Store) -> BuildRequest:
 
 
 REQUEST_SECTIONS["request"] = load_request_section
+REQUEST_SECTIONS["derivation"] = _derivation_not_supported
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,7 +313,7 @@ def load_expect(table: Table, req: BuildRequest) -> Expect:
 def _request_section(root: Table) -> tuple[str, Table]:
     present = [name for name in root.data if name in REQUEST_SECTIONS]
     if not present:
-        sections = " or ".join(f"[{name}]" for name in sorted(REQUEST_SECTIONS))
+        sections = " or ".join(f"[{name}]" for name in REQUEST_SECTIONS)
         raise root.error("request", "missing", f"a {sections} table")
     if len(present) > 1:
         raise root.error(

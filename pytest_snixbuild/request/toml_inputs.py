@@ -147,7 +147,9 @@ def load_input(spec: Table, store: Store) -> Node:
     """One input's node, its content stored in ``store``."""
     kinds = [k for k in INPUT_KINDS if spec.has(k)]
     if not kinds:
-        spec.check_keys(INPUT_KINDS)
+        spec.check_keys(
+            dict.fromkeys((*INPUT_KINDS, *(k for v in INPUT_KINDS.values() for k in v)))
+        )
         raise spec.error((), "no content given", _KINDS_TEXT)
     if len(kinds) > 1:
         raise spec.error(kinds[1], f"both {kinds[0]} and {kinds[1]} given", _KINDS_TEXT)
