@@ -166,10 +166,15 @@ def test_network_allowed_sees_the_host_interfaces(
     assert out.with_name(out.name + ".hosts").read_text() == Path("/etc/hosts").read_text()
 
 
+@MODES
 def test_inputs_are_read_only_bind_mounts(
-    run_build: RunFn, make_request: Callable[..., BuildRequest]
+    run_build: RunFn, make_request: Callable[..., BuildRequest], rootless: bool
 ) -> None:
-    """An input dir (here a plain directory instead of the FUSE mount) is readable, not writable."""
+    """An input is readable, not writable, even when its source is nosuid,nodev like FUSE.
+
+    The input dir is bind-mounted onto itself with ``nosuid,nodev`` (as the FUSE mount is);
+    without those options in the spec a rootless bind mount of it fails with EPERM.
+    """
     from pytest_snixbuild.castore.digests import EMPTY_DIGEST
     from pytest_snixbuild.castore.nodes import DirectoryNode
 
@@ -179,12 +184,22 @@ def test_inputs_are_read_only_bind_mounts(
         " && echo writable >> $out || echo read-only >> $out",
         inputs={name: DirectoryNode(EMPTY_DIGEST, 0)},
     )
+    mounted: list[Path] = []
 
     def prepare(bundle: Path) -> None:
-        (bundle / "inputs" / name).mkdir()
-        (bundle / "inputs" / name / "data").write_text("input data\n")
+        source = bundle / "inputs" / name
+        source.mkdir()
+        (source / "data").write_text("input data\n")
+        subprocess.run(["mount", "--bind", str(source), str(source)], check=True)
+        mounted.append(source)
+        remount = ["mount", "-o", "remount,bind,ro,nosuid,nodev", str(source)]
+        subprocess.run(remount, check=True)
 
-    run = run_build(request, rootless=True, prepare=prepare)
+    try:
+        run = run_build(request, rootless=rootless, prepare=prepare)
+    finally:
+        for source in mounted:
+            subprocess.run(["umount", str(source)], check=True)
     assert run.returncode == 0, run.stderr
     out = next(iter(run.outputs.values()))
     assert out.read_text() == "input data\nread-only\n"
