@@ -72,7 +72,9 @@ class BlobService(Protocol):
     def writer(self) -> BlobWriter: ...
 
     def backing_path(self, digest: B3Digest) -> Path | None:
-        """The verified file holding the blob on disk, or None when the service has none."""
+        """The verified file holding the blob on disk, or None when the service keeps blobs
+        elsewhere (in memory); :class:`NotFoundError` when absent, :class:`CorruptionError` when
+        the file does not match the digest."""
         ...
 
     def iter_digests(self) -> Iterator[B3Digest]: ...

@@ -96,11 +96,16 @@ class LocalDirectoryService:
 
     def put(self, directory: Directory) -> B3Digest:
         digest = directory.digest
-        if self.has(digest):
-            return digest
+        data = directory.encode()
+        path = self._path(digest)
+        try:
+            if path.read_bytes() == data:
+                return digest
+        except FileNotFoundError:
+            pass
+        # absent, or corrupt (then the rename below replaces it)
         tmp = AtomicFile(self.root)
         try:
-            data = directory.encode()
             view = memoryview(data)
             while view:
                 n = tmp.file.write(view)

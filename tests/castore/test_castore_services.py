@@ -188,6 +188,8 @@ def test_corrupt_directory(tmp_path: Path) -> None:
     _corrupt(path, d.encode()[:-1] + b"c")
     with pytest.raises(CorruptionError, match=str(path)):
         dirs.get(digest)
+    dirs.put(d)  # storing it again repairs it
+    assert dirs.get(digest) == d
 
 
 def test_directory_service(store: Store) -> None:
