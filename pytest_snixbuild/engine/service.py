@@ -51,6 +51,7 @@ from pytest_snixbuild.engine.errors import (
     RuntimeFailedError,
     UnsupportedBuildError,
 )
+from pytest_snixbuild.engine.mount import mount_castore
 from pytest_snixbuild.engine.runtime import Runc, RunResult, new_container_id
 from pytest_snixbuild.oci.bundle import host_output_paths, make_bundle
 from pytest_snixbuild.oci.spec import make_spec
@@ -358,8 +359,6 @@ class OCIBuildService:
             make_bundle(request, spec, bundle_path)
             cleanup.callback(self._dispose_bundle, bundle_path, lambda: succeeded)
             if request.inputs:
-                from pytest_snixbuild.engine.mount import mount_castore
-
                 cleanup.enter_context(
                     mount_castore(request.inputs, self.store, bundle_path / "inputs")
                 )
