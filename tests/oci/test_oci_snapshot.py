@@ -35,7 +35,9 @@ def _write(pytester: pytest.Pytester, script: str) -> None:
     pytester.makepyfile(test_spec=TEST_MODULE.format(script=script))
 
 
-def test_snapshot_lifecycle(pytester: pytest.Pytester) -> None:
+def test_snapshot_lifecycle(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # under xdist the inner session would think it is a worker and print no snapshot report
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)
     _write(pytester, "echo hello > $out")
 
     missing = pytester.runpytest("-p", "no:cacheprovider")
