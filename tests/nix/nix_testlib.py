@@ -22,7 +22,7 @@ def ok_drvs() -> list[Path]:
     return sorted(OK_DIR.glob("*.drv"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class NixTools:
     """Nix 2.8 configured as docs/derivations.md describes: offline, sandboxed, as root."""
 
