@@ -123,7 +123,7 @@ def test_input_closure_with_nix_database(nix: NixTools) -> None:
     expected = {StorePath.from_absolute_path(line) for line in requisites.split()}
     for mode in ("nix", "scan", "auto"):
         store = Store.memory()
-        closure = input_closure(drv, Path(STORE_DIR), store, references=mode)  # type: ignore[arg-type]
+        closure = input_closure(drv, Path(STORE_DIR), store, references=mode)
         assert set(closure) == expected, mode
     node = closure[
         StorePath.from_absolute_path(next(p.to_absolute() for p in direct if p.name == "busybox"))
