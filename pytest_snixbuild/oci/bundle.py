@@ -84,8 +84,14 @@ def build_user_host_ids(spec: Mapping[str, Any]) -> tuple[int, int]:
         ) from None
     if not userns:
         return uid, gid
-    host_uid = _map_id(linux.get("uidMappings", []), uid)
-    host_gid = _map_id(linux.get("gidMappings", []), gid)
+    try:
+        host_uid = _map_id(linux.get("uidMappings", []), uid)
+        host_gid = _map_id(linux.get("gidMappings", []), gid)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError(
+            f"the spec's linux.uidMappings/gidMappings are malformed ({exc!r}): expected "
+            "objects with hostID, containerID and size"
+        ) from None
     if host_uid is None or host_gid is None:
         raise BundleError(
             f"the spec runs the build as {uid}:{gid} in a user namespace, but "

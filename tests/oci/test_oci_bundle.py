@@ -231,3 +231,13 @@ def test_output_equal_to_scratch_path_and_empty_scratch_path() -> None:
 def test_no_scratch_paths() -> None:
     with pytest.raises(OutputPathError, match=r"scratch_paths = \[\]"):
         host_output_paths(_request(("x",), ()), Path("b"))
+
+
+def test_malformed_spec_is_a_bundle_error(foo_request: BuildRequest, pure_spec: SpecFn) -> None:
+    spec = pure_spec(foo_request)
+    del spec["linux"]["uidMappings"][1]["size"]
+    with pytest.raises(BundleError, match="malformed"):
+        build_user_host_ids(spec)
+    del spec["process"]["user"]
+    with pytest.raises(BundleError, match=r"no usable process\.user"):
+        build_user_host_ids(spec)
