@@ -29,7 +29,7 @@ import struct
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
@@ -252,6 +252,7 @@ class OCIBuildService:
         runtime: str = "runc",
         stdout_logger: logging.Logger | None = None,
         stderr_logger: logging.Logger | None = None,
+        spec_hook: Callable[[dict[str, Any], BuildRequest], None] | None = None,
     ) -> None:
         if max_concurrent_builds < 1:
             raise EngineConfigError(
@@ -268,6 +269,8 @@ class OCIBuildService:
         self.keep_failed = keep_failed
         self.stdout_logger = stdout_logger
         self.stderr_logger = stderr_logger
+        #: called with (spec, request) to change a spec in place before its bundle is written
+        self.spec_hook = spec_hook
         self.runtime = Runc(self.bundle_root / RUNTIME_STATE_DIR, runtime)
         self._sandbox_shell_override = sandbox_shell
         self._sandbox_shell: str | None = None
@@ -355,6 +358,8 @@ class OCIBuildService:
             spec = make_spec(
                 request, rootless=self.rootless, sandbox_shell=shell, mappings=mappings
             )
+            if self.spec_hook is not None:
+                self.spec_hook(spec, request)
             outputs = host_output_paths(request, bundle_path)
             make_bundle(request, spec, bundle_path)
             cleanup.callback(self._dispose_bundle, bundle_path, lambda: succeeded)
