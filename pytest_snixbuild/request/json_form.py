@@ -45,9 +45,9 @@ JsonObject = dict[str, Any]
 class RequestJsonError(SnixError):
     """A JSON document is not a BuildRequest in the canonical JSON form."""
 
-    def __init__(self, where: str, why: str, expected: str) -> None:
+    def __init__(self, where: str, why: str, expected: str = "") -> None:
         self.field = where
-        super().__init__(f"{where}: {why} (expected {expected})")
+        super().__init__(f"{where}: {why} (expected {expected})" if expected else f"{where}: {why}")
 
 
 def bytes_to_json(data: bytes) -> str | dict[str, str]:
@@ -161,7 +161,7 @@ def node_from_json(obj: object, where: str) -> Node:
             return DirectoryNode(digest, size)
         return FileNode(digest, size, _get(obj, "executable", f"{where}.", bool, False))
     except (DigestError, ValidationError, ValueError) as exc:
-        raise RequestJsonError(where, str(exc), "a valid castore node") from exc
+        raise RequestJsonError(where, str(exc)) from exc
 
 
 def _pairs(obj: JsonObject, key: str) -> list[tuple[str, bytes]]:

@@ -86,8 +86,7 @@ def _base() -> dict[str, Any]:
         ),
         (
             {"inputs": {"x": {"type": "file", "digest": "nope", "size": 1}}},
-            "inputs.x: invalid digest 'nope': expected the prefix 'blake3-' "
-            "(expected a valid castore node)",
+            "inputs.x: invalid digest 'nope': expected the prefix 'blake3-'",
         ),
         ({"working_dir": None}, "working_dir: got NoneType None (expected a string)"),
     ],
