@@ -142,7 +142,10 @@ def derivation_to_build_request(drv: Derivation, inputs: Mapping[StorePath, Node
         inputs_dir="nix/store",
         outputs=tuple(path.to_absolute().lstrip("/") for path in output_paths.values()),
         environment_vars=tuple(
-            EnvVar(key, value) for key, value in sorted(env.items(), key=lambda kv: kv[0].encode())
+            EnvVar(key, value)
+            for key, value in sorted(
+                env.items(), key=lambda kv: kv[0].encode("utf-8", "surrogateescape")
+            )
         ),
         constraints=BuildConstraints(
             system=drv.system,
