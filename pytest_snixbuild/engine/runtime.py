@@ -63,6 +63,8 @@ _ERROR_LEVELS = frozenset({"error", "fatal", "panic"})
 KILL_GRACE = 5.0
 #: seconds to wait for the pipe readers after ``runc run`` exited
 READER_GRACE = 5.0
+#: how often ``runc list`` is tried when containers vanish while it runs
+LIST_ATTEMPTS = 5
 
 
 def validate_container_id(container_id: str) -> str:
@@ -237,8 +239,16 @@ class Runc:
         return self._version
 
     def list_containers(self) -> list[ContainerInfo]:
-        """Every container in this state directory (``runc list --format json``)."""
-        done = self._call("list", "--format", "json")
+        """Every container in this state directory (``runc list --format json``).
+
+        ``runc list`` fails when a container disappears while it reads the directory (another
+        thread's build just ended): that is retried a few times.
+        """
+        for attempt in range(LIST_ATTEMPTS):
+            done = self._call("list", "--format", "json")
+            if done.returncode == 0:
+                break
+            time.sleep(0.01 * (attempt + 1))
         if done.returncode != 0:
             raise RuntimeFailedError(
                 done.stderr.decode("utf-8", errors="replace").strip()

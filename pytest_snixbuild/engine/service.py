@@ -29,14 +29,25 @@ import struct
 import threading
 import time
 import urllib.parse
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
-from pytest_snixbuild.castore.blobs import BlobService
+import blake3
+
+from pytest_snixbuild.castore.blobs import (
+    TMP_DIR,
+    BlobService,
+    BlobWriter,
+    LocalBlobService,
+    hash_file,
+    shard_path,
+)
+from pytest_snixbuild.castore.digests import B3Digest
 from pytest_snixbuild.castore.directories import DirectoryService
-from pytest_snixbuild.castore.errors import CastoreError
+from pytest_snixbuild.castore.errors import CastoreError, CorruptionError
 from pytest_snixbuild.castore.ingest import ingest_path
 from pytest_snixbuild.castore.nodes import Node
 from pytest_snixbuild.castore.refscan import ReferencePattern, ReferenceScanner
@@ -428,24 +439,130 @@ class OCIBuildService:
         remove_bundle(bundle_path)
 
 
+#: output files at least this large are hashed with all cores
+PARALLEL_HASH_MIN = 16 << 20
+PARALLEL_HASH_CHUNK = 4 << 20
+
+
+class OutputBlobService:
+    """A blob service for ingesting *build outputs*: an on-disk store adopts output files.
+
+    Copying a 1 GiB output into the store costs 1–4 s on a VM (fresh page-cache pages); a
+    finished build's files are never written again and its bundle is deleted right after, so a
+    file on the store's file system is hashed, hard-linked into ``<store>/tmp``, made read-only
+    and owned by this process, and renamed into place, exactly where and how
+    :class:`~pytest_snixbuild.castore.blobs.LocalBlobService` would have written it. Files with
+    other hard links (the inode is shared), on another file system, or in any other store are
+    copied by the wrapped service as usual. Everything but ``put_file`` is delegated.
+    """
+
+    def __init__(self, inner: BlobService) -> None:
+        self._inner = inner
+        self._root = inner.root if isinstance(inner, LocalBlobService) else None
+        self._root_dev: int | None = None
+        if self._root is not None:
+            with contextlib.suppress(OSError):
+                self._root_dev = os.stat(self._root).st_dev
+
+    def has(self, digest: B3Digest) -> bool:
+        return self._inner.has(digest)
+
+    def open_read(self, digest: B3Digest) -> BinaryIO:
+        return self._inner.open_read(digest)
+
+    def put(self, data: bytes) -> B3Digest:
+        return self._inner.put(data)
+
+    def writer(self) -> BlobWriter:
+        return self._inner.writer()
+
+    def backing_path(self, digest: B3Digest) -> Path | None:
+        return self._inner.backing_path(digest)
+
+    def iter_digests(self) -> Iterator[B3Digest]:
+        return self._inner.iter_digests()
+
+    def put_file(self, path: Path) -> tuple[B3Digest, int]:
+        if self._root is None:
+            return self._inner.put_file(path)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return self._inner.put_file(path)  # it reports the error
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_dev != self._root_dev:
+            return self._inner.put_file(path)
+        digest, size = _hash_output_file(path, st.st_size)
+        if self._inner.has(digest):
+            try:
+                self._inner.open_read(digest).close()  # verifies the stored copy
+                return digest, size
+            except CorruptionError:
+                pass  # replaced below
+        if self._adopt(path, digest):
+            return digest, size
+        return self._inner.put_file(path)
+
+    def _adopt(self, path: Path, digest: B3Digest) -> bool:
+        assert self._root is not None
+        tmp_dir = self._root / TMP_DIR
+        tmp = tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}"
+        try:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            os.link(path, tmp, follow_symlinks=False)
+        except OSError as exc:  # EXDEV, EPERM (protected_hardlinks), …: copy instead
+            log.debug("cannot hard-link %s into the store (%s): copying", path, exc)
+            return False
+        try:
+            if os.geteuid() == 0:
+                os.chown(tmp, 0, 0, follow_symlinks=False)
+            os.chmod(tmp, 0o444, follow_symlinks=False)
+            final = shard_path(self._root, digest)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return True
+
+
+def _hash_output_file(path: Path, size: int) -> tuple[B3Digest, int]:
+    """BLAKE3 of a file; large ones with every core, in 4 MiB reads (bounded memory: no mmap,
+    whose resident pages would count as the process's own)."""
+    if size < PARALLEL_HASH_MIN:
+        return hash_file(path)
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    buf = bytearray(PARALLEL_HASH_CHUNK)
+    view = memoryview(buf)
+    total = 0
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        while n := f.readinto(view):
+            hasher.update(view[:n])
+            total += n
+    return B3Digest(hasher.digest()), total
+
+
 def ingest_and_scan(
     path: Path, store: Store, needles: tuple[str, ...] | ReferencePattern
 ) -> tuple[Node, tuple[int, ...]]:
-    """Ingest the host path into ``store`` and scan its file contents and symlink targets for
-    ``needles``; returns the root node and the sorted indices of the needles found."""
+    """Ingest a build output into ``store`` and scan its file contents and symlink targets for
+    ``needles``; returns the root node and the sorted indices of the needles found.
+
+    Files are adopted into an on-disk store rather than copied (:class:`OutputBlobService`):
+    call this only for paths nothing will write to any more.
+    """
     pattern = needles if isinstance(needles, ReferencePattern) else ReferencePattern(needles)
-    if not len(pattern):
-        try:
-            return ingest_path(path, store), ()
-        except CastoreError as exc:
-            raise OutputIngestError(str(path), str(exc)) from exc
+    target = Store(OutputBlobService(store.blobs), store.directories, store.path)
     scanner = ReferenceScanner(pattern)
     try:
+        if not len(pattern):
+            return ingest_path(path, target), ()
         node = ingest_path(
             path,
-            store,
+            target,
             on_file=lambda p, _node: scanner.scan_file(p),
-            on_symlink=lambda _p, target: scanner.scan_symlink_target(target),
+            on_symlink=lambda _p, link: scanner.scan_symlink_target(link),
         )
     except CastoreError as exc:
         raise OutputIngestError(str(path), str(exc)) from exc

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from snix_engine_helpers import fuse_mounts_below, processes_with_arg
 
+from pytest_snixbuild.castore.blobs import LocalBlobService, shard_path
 from pytest_snixbuild.castore.digests import B3Digest
 from pytest_snixbuild.castore.ingest import ingest_path
 from pytest_snixbuild.castore.nodes import DirectoryNode, FileNode, Node, SymlinkNode
@@ -470,3 +471,29 @@ def test_build_is_reported_with_duration(service: OCIBuildService) -> None:
     result = service.build(request("echo hi > $out", {"out": out_path(H_OUT, "d")}))
     assert result.duration > 0
     assert os.path.isdir(service.bundle_root)
+
+
+def test_output_files_are_adopted_into_the_store(
+    service: OCIBuildService, store: Store, tmp_path: Path
+) -> None:
+    """Outputs move into the on-disk store by hard link (read-only, ours); hard-linked outputs
+    are copied, and every name keeps its own executable bit."""
+    out = out_path(H_OUT, "adopted")
+    script = """
+    set -e
+    mkdir $out
+    echo single > $out/single
+    echo shared > $out/a; chmod 755 $out/a; ln $out/a $out/b
+    """
+    result = service.build(request(script, {"out": out}))
+    node = result.outputs[0].node
+    assert isinstance(node, DirectoryNode)
+    directory = store.get_directory(b"", node)
+    assert directory[b"single"] == FileNode(B3Digest.of(b"single\n"), 7, executable=False)
+    assert directory[b"a"] == directory[b"b"] == FileNode(B3Digest.of(b"shared\n"), 7, True)
+    assert store.blobs.backing_path(B3Digest.of(b"single\n")) is not None
+    assert isinstance(store.blobs, LocalBlobService)
+    blob = shard_path(store.blobs.root, B3Digest.of(b"single\n"))
+    st = blob.stat()
+    assert (st.st_mode & 0o777, st.st_uid, st.st_nlink) == (0o444, os.geteuid(), 1)
+    assert read_file(store, directory[b"a"]) == b"shared\n"
