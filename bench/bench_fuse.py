@@ -85,7 +85,7 @@ def write_bundle(bundle: Path, mnt: Path, args: list[str]) -> None:
             "args": args,
             "env": ["PATH=/bin"],
             "cwd": "/",
-        },  # fmt: skip
+        },
         "root": {"path": "root", "readonly": True},
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
@@ -94,19 +94,19 @@ def write_bundle(bundle: Path, mnt: Path, args: list[str]) -> None:
                 "type": "tmpfs",
                 "source": "tmpfs",
                 "options": ["nosuid", "mode=755"],
-            },  # fmt: skip
+            },
             {
                 "destination": "/bin/sh",
                 "type": "none",
                 "source": BUSYBOX,
                 "options": ["rbind", "ro"],
-            },  # fmt: skip
+            },
             {
                 "destination": "/inputs",
                 "type": "none",
                 "source": str(mnt),
                 "options": ["rbind", "ro", "nosuid", "nodev"],
-            },  # fmt: skip
+            },
         ],
         "linux": {"namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network")]},
     }
@@ -129,8 +129,11 @@ def runc_dd(tmp: Path, mnt: Path, size: int) -> float:
         timeout=300,
         check=False,
     )
-    subprocess.run(["runc", "--root", str(tmp / "runc-state"), "delete", "--force", cid],
-                   capture_output=True, check=False)  # fmt: skip
+    subprocess.run(
+        ["runc", "--root", str(tmp / "runc-state"), "delete", "--force", cid],
+        capture_output=True,
+        check=False,
+    )
     match = re.search(r"T ([0-9.]+) ([0-9.]+)", done.stdout)
     if done.returncode != 0 or match is None:
         raise RuntimeError(f"runc dd failed: {done.stderr.strip()}")
@@ -138,9 +141,14 @@ def runc_dd(tmp: Path, mnt: Path, size: int) -> float:
 
 
 def bench_config(
-    name: str, kwargs: dict[str, object], store: Store, inputs: dict[str, Node], tmp: Path,
-    runs: int, size: int,
-) -> dict[str, float]:  # fmt: skip
+    name: str,
+    kwargs: dict[str, object],
+    store: Store,
+    inputs: dict[str, Node],
+    tmp: Path,
+    runs: int,
+    size: int,
+) -> dict[str, float]:
     results: dict[str, list[float]] = {"cold": [], "warm": [], "runc": [], "find": [], "cat": []}
     mnt = tmp / "mnt"
     backend: Backend = kwargs["backend"]  # type: ignore[assignment]
@@ -153,12 +161,23 @@ def bench_config(
             with mount_castore(inputs, store, mnt, backend=backend, **extra) as m:  # type: ignore[arg-type]
                 results["runc"].append(runc_dd(tmp, m, size))
         with mount_castore(inputs, store, mnt, backend=backend, **extra) as m:  # type: ignore[arg-type]
-            results["find"].append(timed(lambda: subprocess.run(
-                ["find", str(m / "small")], check=True, capture_output=True)))  # fmt: skip
+            results["find"].append(
+                timed(
+                    lambda: subprocess.run(
+                        ["find", str(m / "small")], check=True, capture_output=True
+                    )
+                )
+            )
         with mount_castore(inputs, store, mnt, backend=backend, **extra) as m:  # type: ignore[arg-type]
-            results["cat"].append(timed(lambda: subprocess.run(
-                f"find {m}/small -type f -print0 | xargs -0 cat > /dev/null",
-                shell=True, check=True)))  # fmt: skip
+            results["cat"].append(
+                timed(
+                    lambda: subprocess.run(
+                        f"find {m}/small -type f -print0 | xargs -0 cat > /dev/null",
+                        shell=True,
+                        check=True,
+                    )
+                )
+            )
     return {k: statistics.median(v) for k, v in results.items() if v}
 
 
@@ -174,12 +193,17 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         store, inputs = make_inputs(tmp, size, 10_000)
         print(f"{size // MIB} MiB file, 10,000 small files; medians of {runs} runs", flush=True)
-        print(f"{'config':24} {'cold GB/s':>9} {'warm GB/s':>9} {'runc GB/s':>9} "
-              f"{'find s':>7} {'cat10k s':>8}")  # fmt: skip
+        print(
+            f"{'config':24} {'cold GB/s':>9} {'warm GB/s':>9} {'runc GB/s':>9} "
+            f"{'find s':>7} {'cat10k s':>8}"
+        )
         for name in args.configs.split(","):
             r = bench_config(name, CONFIGS[name], store, inputs, tmp, runs, size)
-            print(f"{name:24} {r['cold']:9.2f} {r['warm']:9.2f} {r.get('runc', float('nan')):9.2f} "
-                  f"{r['find']:7.3f} {r['cat']:8.3f}", flush=True)  # fmt: skip
+            print(
+                f"{name:24} {r['cold']:9.2f} {r['warm']:9.2f} {r.get('runc', float('nan')):9.2f} "
+                f"{r['find']:7.3f} {r['cat']:8.3f}",
+                flush=True,
+            )
     return 0
 
 

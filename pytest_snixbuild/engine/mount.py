@@ -565,10 +565,10 @@ def _check_mountpoint(mountpoint: Path) -> Path:
         raise MountError(
             f"cannot mount the castore at {mountpoint}: expected an existing directory"
         )
-    if any(mountpoint.iterdir()):
-        raise MountError(f"cannot mount the castore at {mountpoint}: expected an empty directory")
     if _mount_entry(mountpoint) is not None:
         raise MountError(f"cannot mount the castore at {mountpoint}: a FUSE mount is already there")
+    if any(mountpoint.iterdir()):
+        raise MountError(f"cannot mount the castore at {mountpoint}: expected an empty directory")
     return mountpoint
 
 

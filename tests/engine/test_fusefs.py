@@ -96,15 +96,32 @@ def test_directory_size_switches_to_child_count_when_loaded(tree: Tree) -> None:
 
 def test_inodes_are_deduplicated_by_content(tree: Tree) -> None:
     fs = CastoreFS(tree.inputs, tree.store)
-    ino = {p: fs.getattr(p)["st_ino"] for p in (
-        f"/{SRC}", f"/{SAME}", f"/{SRC}/hello.txt", f"/{SRC}/copy.txt", f"/{HELLO}",
-        f"/{SRC}/link", f"/{SRC}/link2", f"/{SRC}/empty", f"/{SRC}/bin", f"/{SAME}/bin/run",
-    )}  # fmt: skip
+    ino = {
+        p: fs.getattr(p)["st_ino"]
+        for p in (
+            f"/{SRC}",
+            f"/{SAME}",
+            f"/{SRC}/hello.txt",
+            f"/{SRC}/copy.txt",
+            f"/{HELLO}",
+            f"/{SRC}/link",
+            f"/{SRC}/link2",
+            f"/{SRC}/empty",
+            f"/{SRC}/bin",
+            f"/{SAME}/bin/run",
+        )
+    }
     assert ino[f"/{SRC}"] == ino[f"/{SAME}"]  # same directory digest
     assert ino[f"/{SRC}/hello.txt"] == ino[f"/{SRC}/copy.txt"] == ino[f"/{HELLO}"]  # same blob
     assert ino[f"/{SRC}/link"] == ino[f"/{SRC}/link2"]  # same target
-    distinct = {ino[f"/{SRC}"], ino[f"/{SRC}/hello.txt"], ino[f"/{SRC}/link"],
-                ino[f"/{SRC}/empty"], ino[f"/{SRC}/bin"], ino[f"/{SAME}/bin/run"]}  # fmt: skip
+    distinct = {
+        ino[f"/{SRC}"],
+        ino[f"/{SRC}/hello.txt"],
+        ino[f"/{SRC}/link"],
+        ino[f"/{SRC}/empty"],
+        ino[f"/{SRC}/bin"],
+        ino[f"/{SAME}/bin/run"],
+    }
     assert len(distinct) == 6
     assert min(distinct) >= 2
     # readdir reports the same numbers

@@ -247,8 +247,9 @@ def test_streams_do_not_join_across_finish() -> None:
 def test_large_file_with_two_threads(tmp_path: Path) -> None:
     """A 40 MiB file (above the two-thread threshold) with needles at the seam and the ends."""
     rng = random.Random(5)
-    needles = [bytes(rng.choice(b"0123456789abcdfghijklmnpqrsvwxyz") for _ in range(32))
-               for _ in range(50)]  # fmt: skip
+    needles = [
+        bytes(rng.choice(b"0123456789abcdfghijklmnpqrsvwxyz") for _ in range(32)) for _ in range(50)
+    ]
     size = 40 << 20
     data = bytearray(os.urandom(size))
     mid = size // 2
