@@ -4,8 +4,10 @@ As Nixery's symlink layer (a ``symlinkJoin`` of the top-level packages plus ``/t
 ``/usr/bin/env``):
 
 * ``/bin/<name>`` -> ``<store path>/bin/<name>`` for every executable file or symlink in the
-  ``bin/`` directory of each top-level store path. When two top-level paths have the same name,
-  the one given first wins.
+  ``bin/`` directory of each store path of the image. When several paths have a program of the
+  same name, the top-level paths win (the one given first), then the others in store-path order:
+  an entrypoint such as ``/bin/hello`` comes from the top-level package, and the tools it runs on
+  (``/bin/sh`` of a busybox it refers to) are there too.
 * ``/tmp``, mode 1777.
 * ``/usr/bin/env`` -> an ``env`` of the closure: ``bin/env`` of a ``coreutils*`` path, else of a
   ``busybox*`` path (or its ``bin/busybox``, which acts as ``env`` when called by that name),
@@ -47,10 +49,11 @@ def _is_program(node: Node) -> bool:
     return isinstance(node, SymlinkNode) or (isinstance(node, FileNode) and node.executable)
 
 
-def bin_links(top_level: Sequence[tuple[str, Node]], store: Store) -> dict[bytes, bytes]:
-    """``name -> target`` for ``/bin``: the first top-level path with a program of that name."""
+def bin_links(by_priority: Sequence[tuple[str, Node]], store: Store) -> dict[bytes, bytes]:
+    """``name -> target`` for ``/bin``: the first path (in the given order) with a program of
+    that name."""
     links: dict[bytes, bytes] = {}
-    for store_path, node in top_level:
+    for store_path, node in by_priority:
         directory = bin_directory(node, store, store_path)
         if directory is None:
             continue
@@ -83,12 +86,22 @@ def find_env(closure: Iterable[tuple[str, Node]], store: Store) -> bytes | None:
     return None
 
 
+def link_priority(
+    top_level: Sequence[tuple[str, Node]], closure: Iterable[tuple[str, Node]]
+) -> list[tuple[str, Node]]:
+    """The top-level paths (given order), then the rest of the closure (store-path order)."""
+    first = {p for p, _ in top_level}
+    return list(top_level) + sorted(
+        (pn for pn in closure if pn[0] not in first), key=lambda pn: pn[0]
+    )
+
+
 def symlink_layer_entries(
-    top_level: Sequence[tuple[str, Node]], closure: Iterable[tuple[str, Node]], store: Store
+    top_level: Sequence[tuple[str, Node]], closure: Sequence[tuple[str, Node]], store: Store
 ) -> list[TarEntry]:
     """The members of the symlink layer, sorted, parents first."""
     entries: list[TarEntry] = []
-    links = bin_links(top_level, store)
+    links = bin_links(link_priority(top_level, closure), store)
     if links:
         entries.append(TarEntry(b"bin", "directory", DIR_MODE))
         entries.extend(
