@@ -39,11 +39,13 @@ def components(store_path: str) -> tuple[bytes, ...]:
     )
 
 
-def _open_blob(store: Store, node: FileNode) -> BinaryIO:
+def _open_blob(store: Store, node: FileNode, path: bytes) -> BinaryIO:
     try:
         return store.blobs.open_read(node.digest)
     except CastoreError as exc:
-        raise LayerWriteError(f"cannot read blob {node.digest}: {exc}") from exc
+        raise LayerWriteError(
+            f"/{path.decode(errors='replace')}: cannot read its blob: {exc}"
+        ) from exc
 
 
 def node_entry(path: bytes, node: Node, store: Store) -> TarEntry:
@@ -57,7 +59,7 @@ def node_entry(path: bytes, node: Node, store: Store) -> TarEntry:
         "file",
         EXEC_MODE if node.executable else FILE_MODE,
         size=node.size,
-        source=partial(_open_blob, store, node),
+        source=partial(_open_blob, store, node, path),
         origin=f"blob {node.digest}",
     )
 
