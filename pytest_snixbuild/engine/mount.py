@@ -62,9 +62,6 @@ FUSECTL = Path("/sys/fs/fuse/connections")
 
 MNT_FORCE = 1
 MNT_DETACH = 2
-# libfuse3 capability bits (fuse_common.h) asked for in init: reply with splice(2) from the fd
-FUSE_CAP_SPLICE_WRITE = 1 << 7
-FUSE_CAP_SPLICE_MOVE = 1 << 8
 
 #: the CastoreFS callbacks handed to libfuse (flush is left out: it saves a round trip per close)
 _CALLBACKS = frozenset(
@@ -448,8 +445,6 @@ class _Session:
                 "attr_timeout": CACHE_TIMEOUT,
                 "negative_timeout": CACHE_TIMEOUT,
             }
-            if self.fs.zero_copy:
-                self.fs.fuse3_want = FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE
         ops, keep = _operations(backend, self.fs)
         args, keep_args = _fuse_args(options)
         self._keep = [ops, *keep, args, *keep_args]
