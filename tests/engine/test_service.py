@@ -158,11 +158,8 @@ def test_directory_output_matches_host_ingestion(
 def test_inputs_of_every_type_are_readable_with_snix_modes(
     service: OCIBuildService, store: Store, tmp_path: Path
 ) -> None:
-    """Files, executables, a deep tree with symlinks, an empty file: modes 444/555 as snix.
-
-    (A *top-level* symlink input cannot be served: runc resolves bind-mount sources on the
-    host, where its absolute target does not exist. snix has the same limitation.)
-    """
+    """Files, executables, a top-level symlink, a deep tree with symlinks, an empty file:
+    modes 444/555 as snix."""
     plain = tmp_path / "plain.txt"
     plain.write_text("plain input\n")
     tool = tmp_path / "tool.sh"
@@ -171,6 +168,7 @@ def test_inputs_of_every_type_are_readable_with_snix_modes(
     inputs = {
         f"{H_LIB}-plain": ingest_path(plain, store),
         f"{H_CFG}-tool": ingest_path(tool, store),
+        f"{H_DEV}-link": SymlinkNode(f"/{STORE}/{H_LIB}-plain".encode()),
         f"{H_OUT}-tree": ingest_path(host_tree(tmp_path / "tree"), store),
     }
     out = out_path("0ywz4pjijh8gd6c60fl1dl1c23v3dsb5", "report")
@@ -180,6 +178,8 @@ def test_inputs_of_every_type_are_readable_with_snix_modes(
     {{
       cat $s/{H_LIB}-plain
       $s/{H_CFG}-tool
+      readlink $s/{H_DEV}-link
+      cat $s/{H_DEV}-link
       t=$s/{H_OUT}-tree
       cat $t/README $t/link-to-leaf $t/sub/deeper/deepest/leaf.txt
       $t/sub/tool.sh
@@ -196,6 +196,8 @@ def test_inputs_of_every_type_are_readable_with_snix_modes(
     assert report.split("\n") == [
         "plain input",
         "executable input ran",
+        f"/{STORE}/{H_LIB}-plain",
+        "plain input",
         "top-level file",
         "deep leaf",
         "deep leaf",
