@@ -602,14 +602,3 @@ def from_addr(uri: str, store: Store, **options: Any) -> BuildService:
             raise EngineConfigError(f"oci needs a bundle dir as path (address {uri!r})")
         return OCIBuildService.from_store(Path(path), store, **options)
     raise EngineConfigError(f"unknown scheme: {scheme} (address {uri!r})")
-
-
-@contextlib.contextmanager
-def oci_service(store: Store, bundle_root: Path, **options: Any) -> Iterator[OCIBuildService]:
-    """An :class:`OCIBuildService` whose runtime state directory is emptied on exit (any
-    container still listed there is force-deleted)."""
-    service = OCIBuildService.from_store(bundle_root, store, **options)
-    try:
-        yield service
-    finally:
-        service.runtime.delete_all()
