@@ -25,8 +25,10 @@ from pytest_snixbuild.castore.store import Store
 from pytest_snixbuild.engine.service import RUNTIME_STATE_DIR, OCIBuildService
 from pytest_snixbuild.errors import SnixError
 from pytest_snixbuild.image.api import ImageResult, build_image
+from pytest_snixbuild.image.errors import ImageOptionError
 from pytest_snixbuild.image.from_build import image_inputs_from_build
 from pytest_snixbuild.image.layering import DEFAULT_MAX_LAYERS
+from pytest_snixbuild.image.ocijson import parse_reference
 from pytest_snixbuild.image.verify import verify_layout
 from pytest_snixbuild.request.model import BuildRequest
 
@@ -150,6 +152,12 @@ def cmd_image(args: argparse.Namespace) -> int:
         raise ImageSourceError(f"--from {source}: no such file (expected CASE.toml or FILE.drv)")
     entrypoint = _argv_option(args.entrypoint, "entrypoint") if args.entrypoint else None
     cmd = _argv_option(args.cmd, "cmd") if args.cmd else None
+    parse_reference(args.tag, "image")  # a bad tag is reported before anything is built
+    if args.symlink_layer and args.max_layers < 2:
+        raise ImageOptionError(
+            f"--max-layers {args.max_layers}: expected at least 2 (a store layer and the "
+            "symlink layer), or --no-symlink-layer"
+        )
     with _temporary_bundle_root() as bundle_root, _terminate_as_interrupt():
         request = request_from(source, store, Path(args.nix_store))
         service = OCIBuildService.from_store(

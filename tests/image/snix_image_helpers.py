@@ -1,5 +1,5 @@
 """Helpers of the image tests: realistic store paths (a static busybox, a script using it), the
-external tools, and reading layouts back (no image code here)."""
+external tools, and reading layouts back."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pytest_snixbuild.castore.ingest import ingest_path
+from pytest_snixbuild.castore.store import Store
+from pytest_snixbuild.image.api import ImageInput
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "image"
 SCHEMA_DIR = DATA / "image-spec-schema"
@@ -125,6 +129,29 @@ def rewrite_json_blob(layout: Path, old_digest: str, value: Any) -> str:
     return digest
 
 
-def leftovers(parent: Path, names: Sequence[str] = (".",)) -> list[str]:
+def leftovers(parent: Path) -> list[str]:
     """Hidden temporary entries (``.<name>.tmp-…``) left in ``parent``."""
     return sorted(p.name for p in parent.iterdir() if ".tmp-" in p.name)
+
+
+@dataclass
+class HelloImage:
+    """A castore holding busybox and a hello script that needs it, as image inputs."""
+
+    store: Store
+    busybox: ImageInput
+    hello: ImageInput
+
+    @property
+    def inputs(self) -> list[ImageInput]:
+        return [self.hello, self.busybox]
+
+
+def hello_inputs(store: Store, src: Path) -> HelloImage:
+    bb = ingest_path(make_busybox_tree(src / "busybox"), store)
+    hello = ingest_path(make_hello_tree(src / "hello"), store)
+    return HelloImage(
+        store,
+        ImageInput(BUSYBOX_PATH, bb, frozenset()),
+        ImageInput(HELLO_PATH, hello, frozenset({BUSYBOX_PATH})),
+    )

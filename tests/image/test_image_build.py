@@ -9,10 +9,10 @@ from pathlib import Path
 
 import blake3
 import pytest
-from conftest import HelloImage
 from snix_image_helpers import (
     BUSYBOX_PATH,
     HELLO_PATH,
+    HelloImage,
     all_files,
     blob,
     config_of,
@@ -235,7 +235,7 @@ def test_destination_must_be_new_or_empty(hello_image: HelloImage, tmp_path: Pat
     with pytest.raises(ImageOptionError, match="exists and is not a directory"):
         build_image(hello_image.inputs, hello_image.store, tmp_path / "plain")
     (tmp_path / "x.tar").write_text("x")
-    with pytest.raises(ImageOptionError, match="docker archive .* exists"):
+    with pytest.raises(ImageOptionError, match=r"docker archive .* exists"):
         build_image(
             hello_image.inputs,
             hello_image.store,

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HelloImage
-from snix_image_helpers import need_tool, run_tool
+from snix_image_helpers import HelloImage, need_tool, run_tool
 
 from pytest_snixbuild.engine.runtime import Runc, RunResult
 from pytest_snixbuild.image.api import ImageResult, build_image

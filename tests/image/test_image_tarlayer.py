@@ -14,8 +14,7 @@ from typing import BinaryIO
 
 import blake3
 import pytest
-from conftest import HelloImage
-from snix_image_helpers import BUSYBOX_PATH, HELLO_PATH
+from snix_image_helpers import BUSYBOX_PATH, HELLO_PATH, HelloImage
 
 from pytest_snixbuild.castore.digests import B3Digest
 from pytest_snixbuild.castore.ingest import ingest_path

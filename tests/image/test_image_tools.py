@@ -8,10 +8,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import HelloImage
 from snix_image_helpers import (
     BUSYBOX_PATH,
     HELLO_PATH,
+    HelloImage,
     all_files,
     blob,
     manifest_of,

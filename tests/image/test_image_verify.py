@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import HelloImage
-from snix_image_helpers import blob, manifest_of, read_json, rewrite_json_blob
+from snix_image_helpers import HelloImage, blob, manifest_of, read_json, rewrite_json_blob
 
 from pytest_snixbuild.image.api import build_image
 from pytest_snixbuild.image.errors import LayoutVerifyError
