@@ -34,6 +34,9 @@ def pytest_snixbuild_modify_spec(spec: dict[str, Any], request: BuildRequest) ->
 
 
 def pytest_snixbuild_build_finished(
-    request: BuildRequest, result: BuildResult | None, case: Case | None, error: BaseException | None
+    request: BuildRequest,
+    result: BuildResult | None,
+    case: Case | None,
+    error: BaseException | None,
 ) -> None:
     """Called after every build, successful or not: ``result`` or ``error`` is set."""

@@ -33,21 +33,59 @@ class OptionDef:
 
 
 OPTIONS: tuple[OptionDef, ...] = (
-    OptionDef("snix_runc", "--snix-runc", "bool", False,
-              "run real builds in runc; without it tests that need runc are skipped"),
-    OptionDef("snix_strict", "--snix-strict", "bool", False,
-              "a missing runc, FUSE or busybox is an error instead of a skip (for CI)"),
-    OptionDef("snix_runtime", "--snix-runtime", "string", "runc",
-              "the OCI runtime binary to run builds with (default: runc)", "PATH"),
-    OptionDef("snix_store", "--snix-store", "string", "",
-              "the castore directory to use (default: a store for the session under "
-              "pytest's basetemp)", "DIR"),
-    OptionDef("snix_keep_failed", "--snix-keep-failed", "bool", False,
-              "keep the bundle of a failed build and print its path"),
-    OptionDef("snix_timeout", "--snix-timeout", "string", "300",
-              "seconds after which a build is killed (default: 300; 0 = no timeout)", "S"),
-    OptionDef("snix_cases", "--snix-cases", "string", "*.toml",
-              "glob of TOML case files to collect (default: *.toml)", "GLOB"),
+    OptionDef(
+        "snix_runc",
+        "--snix-runc",
+        "bool",
+        False,
+        "run real builds in runc; without it tests that need runc are skipped",
+    ),
+    OptionDef(
+        "snix_strict",
+        "--snix-strict",
+        "bool",
+        False,
+        "a missing runc, FUSE or busybox is an error instead of a skip (for CI)",
+    ),
+    OptionDef(
+        "snix_runtime",
+        "--snix-runtime",
+        "string",
+        "runc",
+        "the OCI runtime binary to run builds with (default: runc)",
+        "PATH",
+    ),
+    OptionDef(
+        "snix_store",
+        "--snix-store",
+        "string",
+        "",
+        "the castore directory to use (default: a store for the session under pytest's basetemp)",
+        "DIR",
+    ),
+    OptionDef(
+        "snix_keep_failed",
+        "--snix-keep-failed",
+        "bool",
+        False,
+        "keep the bundle of a failed build and print its path",
+    ),
+    OptionDef(
+        "snix_timeout",
+        "--snix-timeout",
+        "string",
+        "300",
+        "seconds after which a build is killed (default: 300; 0 = no timeout)",
+        "S",
+    ),
+    OptionDef(
+        "snix_cases",
+        "--snix-cases",
+        "string",
+        "*.toml",
+        "glob of TOML case files to collect (default: *.toml)",
+        "GLOB",
+    ),
 )
 
 ROOTLESS_INI = "snix_rootless"
@@ -58,20 +96,38 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("snixbuild", "sandboxed builds with pytest-snixbuild")
     for opt in OPTIONS:
         if opt.ini_type == "bool":
-            group.addoption(opt.flag, action="store_true", default=None, dest=opt.name,
-                            help=opt.help)
+            group.addoption(
+                opt.flag, action="store_true", default=None, dest=opt.name, help=opt.help
+            )
         else:
-            group.addoption(opt.flag, action="store", default=None, dest=opt.name,
-                            metavar=opt.metavar, help=opt.help)
+            group.addoption(
+                opt.flag,
+                action="store",
+                default=None,
+                dest=opt.name,
+                metavar=opt.metavar,
+                help=opt.help,
+            )
         parser.addini(opt.name, opt.help, type=opt.ini_type, default=opt.default)
-    group.addoption("--snix-rootless", action="store_true", default=None, dest="snix_rootless",
-                    help="run builds in a user namespace (the default)")
-    group.addoption("--snix-rootful", action="store_false", dest="snix_rootless",
-                    help="run builds without a user namespace")
-    parser.addini(ROOTLESS_INI, "run builds in a user namespace (default: true)", type="bool",
-                  default=True)
-    parser.addini(CASE_DIRS_INI, "directories whose TOML cases are collected", type="linelist",
-                  default=[])
+    group.addoption(
+        "--snix-rootless",
+        action="store_true",
+        default=None,
+        dest="snix_rootless",
+        help="run builds in a user namespace (the default)",
+    )
+    group.addoption(
+        "--snix-rootful",
+        action="store_false",
+        dest="snix_rootless",
+        help="run builds without a user namespace",
+    )
+    parser.addini(
+        ROOTLESS_INI, "run builds in a user namespace (default: true)", type="bool", default=True
+    )
+    parser.addini(
+        CASE_DIRS_INI, "directories whose TOML cases are collected", type="linelist", default=[]
+    )
 
 
 def get_option(config: pytest.Config, name: str) -> Any:
@@ -87,7 +143,9 @@ def timeout_of(config: pytest.Config) -> float | None:
     try:
         seconds = float(raw)
     except ValueError:
-        raise OptionError(f"--snix-timeout / snix_timeout: {raw!r} is not a number of seconds") from None
+        raise OptionError(
+            f"--snix-timeout / snix_timeout: {raw!r} is not a number of seconds"
+        ) from None
     if seconds < 0:
         raise OptionError(f"--snix-timeout / snix_timeout: {raw!r} must be >= 0")
     return seconds or None

@@ -1,30 +1,47 @@
-"""The pytest plugin (entry point ``pytest11: snixbuild``).
-
-This first version registers ``--snix-runc``, ``--snix-strict`` and the ``snix_runc`` marker:
-tests marked ``snix_runc`` are skipped unless ``--snix-runc`` is given.
+"""The pytest plugin (entry point ``pytest11: snixbuild``): hooks only; the work lives in
+:mod:`~pytest_snixbuild.harness`, :mod:`~pytest_snixbuild.cases`,
+:mod:`~pytest_snixbuild.fixtures`, :mod:`~pytest_snixbuild.orphans` and
+:mod:`~pytest_snixbuild.reporting`.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from pytest_snixbuild import hookspecs
+from pytest_snixbuild.cases import CaseFile, CaseItem, _invocation_paths, is_case_file
+from pytest_snixbuild.fixtures import (  # noqa: F401 - fixtures are found by name
+    snix_build,
+    snix_case,
+    snix_engine,
+    snix_harness,
+    snix_request,
+    snix_snapshot,
+    snix_spec,
+    snix_store,
+)
+from pytest_snixbuild.harness import SnixHarness, get_harness, harness_key
+from pytest_snixbuild.options import add_options, case_dirs
+from pytest_snixbuild.orphans import delete_orphans, find_orphans
+from pytest_snixbuild.reporting import header_lines, summary_lines
+
 RUNC_MARKER = "snix_runc"
+#: fixtures whose use makes a test need runc
+RUNC_FIXTURES = frozenset({"snix_build", "snix_engine"})
+STATS_KEY = "snixbuild_stats"
+orphans_key = pytest.StashKey[list[Path]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("snixbuild", "sandboxed builds with pytest-snixbuild")
-    group.addoption(
-        "--snix-runc",
-        action="store_true",
-        default=None,
-        help="run real builds in runc (tests that need runc are skipped without it)",
-    )
-    group.addoption(
-        "--snix-strict",
-        action="store_true",
-        default=None,
-        help="a missing runc, FUSE or busybox is an error instead of a skip (for CI)",
-    )
+    add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -33,12 +50,94 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{RUNC_MARKER}: the test needs a real OCI runtime (runc) and FUSE; "
         "skipped unless pytest runs with --snix-runc",
     )
+    config.stash[harness_key] = SnixHarness(config)
+    if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+        # plain `pytest`: collect the case directories too
+        config.args.extend(str(d) for d in case_dirs(config) if d.is_dir())
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(), "snixbuild-xdist")
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if is_case_file(parent.config, file_path):
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("--snix-runc"):
+    for item in items:
+        uses_runc = RUNC_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses_runc or isinstance(item, CaseItem):
+            item.add_marker(RUNC_MARKER)
+    if get_harness(config).runc_enabled:
         return
     skip = pytest.mark.skip(reason="needs real runc builds: run pytest with --snix-runc to enable")
     for item in items:
-        if item.get_closest_marker(RUNC_MARKER) is not None:
+        # a case still checks its config.json snapshot without runc, then skips its build
+        if item.get_closest_marker(RUNC_MARKER) is not None and not isinstance(item, CaseItem):
             item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return header_lines(get_harness(config))
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _orphan_roots(config: pytest.Config) -> list[Path]:
+    roots = {d for d in case_dirs(config) if d.is_dir()}
+    roots |= {p for p in _invocation_paths(config) if p.is_dir()}
+    return sorted(roots)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    harness = get_harness(config)
+    if _is_worker(config):
+        config.workeroutput[STATS_KEY] = json.dumps(harness.stats.to_json())  # type: ignore[attr-defined]
+        return
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return
+    orphans = find_orphans(_orphan_roots(config))
+    config.stash[orphans_key] = orphans
+    if orphans and not config.getoption("update_snapshots", default=False):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if _is_worker(config):
+        return
+    orphans = config.stash.get(orphans_key, [])
+    if orphans:
+        update = config.getoption("update_snapshots", default=False)
+        terminalreporter.write_sep("-", "snixbuild orphaned snapshots")
+        if update:
+            for path in delete_orphans(orphans):
+                terminalreporter.write_line(f"Deleted orphaned case snapshot {path}")
+        else:
+            for path in orphans:
+                terminalreporter.write_line(
+                    f"orphaned snapshot {path}: its case {path.name}.toml no longer exists"
+                )
+            terminalreporter.write_line(
+                f"{len(orphans)} orphaned case snapshot(s): re-run with --snapshot-update "
+                "to delete them"
+            )
+    lines = summary_lines(get_harness(config).stats.records)
+    if lines:
+        terminalreporter.write_sep("-", "snixbuild summary")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+class _XdistHooks:
+    """Hooks that exist only with pytest-xdist: merge the workers' build statistics."""
+
+    @pytest.hookimpl
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        data = getattr(node, "workeroutput", {}).get(STATS_KEY)
+        if data:
+            get_harness(node.config).stats.merge_json(json.loads(data))

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_snixbuild.castore.nodes import SymlinkNode
 from pytest_snixbuild.oci.errors import BundleError, OutputPathError
 from pytest_snixbuild.oci.etc_files import etc_files
-from pytest_snixbuild.oci.scratch import scratch_name
+from pytest_snixbuild.oci.scratch import scratch_location, scratch_name, symlink_input_locations
 from pytest_snixbuild.oci.spec import INPUTS_DIR, ROOT_DIR, SCRATCH_DIR, absolute
 from pytest_snixbuild.request.model import AdditionalFile, BuildRequest
 
@@ -48,10 +49,6 @@ class Bundle:
     root_dir: Path
     #: scratch path (as in the request) → its host directory
     scratch_dirs: dict[str, Path]
-
-
-def _components(path: str) -> list[str]:
-    return path.split("/") if path else []
 
 
 def _additional_file_parts(file: AdditionalFile) -> list[str]:
@@ -181,6 +178,7 @@ def _write_bundle(
         host_dir.mkdir(mode=DIR_MODE, exist_ok=True)
         if scratch_path == BUILD_SCRATCH:
             _write_additional_files(host_dir, extra)
+        _write_symlink_inputs(request, scratch_path, host_dir)
         if owner is not None:
             _chown_tree(host_dir, *owner)
         scratch_dirs[scratch_path] = host_dir
@@ -193,6 +191,19 @@ def _write_bundle(
     )
 
 
+def _write_symlink_inputs(request: BuildRequest, scratch_path: str, host_dir: Path) -> None:
+    """Create the symlink inputs that live in this scratch directory (see
+    :func:`~pytest_snixbuild.oci.scratch.symlink_input_locations`)."""
+    for name, (where, rest) in symlink_input_locations(request).items():
+        if where != scratch_path:
+            continue
+        node = request.inputs[name]
+        assert isinstance(node, SymlinkNode)
+        link = host_dir.joinpath(*rest)
+        link.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        os.symlink(node.target, link)
+
+
 def host_output_paths(request: BuildRequest, bundle_path: Path) -> dict[str, Path]:
     """Output path (as in the request) → where it appears on the host, in output order.
 
@@ -203,17 +214,13 @@ def host_output_paths(request: BuildRequest, bundle_path: Path) -> dict[str, Pat
     """
     result: dict[str, Path] = {}
     for output in request.outputs:
-        out_parts = _components(output)
-        for scratch_path in reversed(request.scratch_paths):
-            prefix = _components(scratch_path)
-            if out_parts[: len(prefix)] == prefix:
-                host = Path(bundle_path, SCRATCH_DIR, scratch_name(scratch_path))
-                result[output] = host.joinpath(*out_parts[len(prefix) :])
-                break
-        else:
+        where = scratch_location(request.scratch_paths, output)
+        if where is None:
             raise OutputPathError(
                 f"unable to find path {output!r} under any scratch path "
                 f"(scratch_paths = {list(request.scratch_paths)!r}): every output must lie "
                 "below one of the request's scratch paths"
             )
+        scratch_path, rest = where
+        result[output] = Path(bundle_path, SCRATCH_DIR, scratch_name(scratch_path)).joinpath(*rest)
     return result

@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from pytest_snixbuild.oci.errors import SpecError
-from pytest_snixbuild.oci.scratch import scratch_name
+from pytest_snixbuild.oci.scratch import scratch_name, symlink_input_locations
 from pytest_snixbuild.oci.subuid import BUILD_GID, BUILD_UID, IdMappings, host_id_mappings
 from pytest_snixbuild.request.model import BuildConstraints, BuildRequest
 
@@ -132,9 +132,11 @@ def request_mounts(
         _mount(absolute(p), "none", f"{SCRATCH_DIR}/{scratch_name(p)}", SCRATCH_OPTIONS)
         for p in request.scratch_paths
     ]
+    linked = symlink_input_locations(request)
     mounts += [
         _mount(absolute(request.inputs_dir, name), "none", f"{INPUTS_DIR}/{name}", INPUT_OPTIONS)
         for name in sorted(request.inputs)
+        if name not in linked
     ]
     if constraints is None:
         return mounts

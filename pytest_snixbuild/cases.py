@@ -1,0 +1,116 @@
+"""TOML case files as pytest tests.
+
+Each case file becomes one :class:`pytest.Function` (so fixtures, ``-k``, xdist and syrupy all
+work) whose id is the file's stem. Running it:
+
+1. loads the case (a bad file fails the test with the ``FILE:LINE: key: ...`` message);
+2. snapshots its normalized config.json with syrupy, next to the case: the rootless spec in
+   ``__snapshots__/<stem>/<stem>.json`` and the rootful one in ``<stem>[rootful].json`` (both,
+   whichever mode builds); ``--snapshot-update`` accepts a change;
+3. builds it in runc (skipped without ``--snix-runc``);
+4. checks its ``[expect]`` table.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_snixbuild.engine.errors import BuildError
+from pytest_snixbuild.engine.expect import check_expectations
+from pytest_snixbuild.errors import SnixError
+from pytest_snixbuild.harness import SnixHarness
+from pytest_snixbuild.oci.normalize import normalize_spec
+from pytest_snixbuild.options import case_dirs, get_option
+from pytest_snixbuild.request.model import BuildResult
+from pytest_snixbuild.request.toml_case import Case, load_case
+
+#: the snapshot name of a case's rootful spec: ``__snapshots__/<stem>/<stem>[rootful].json``
+ROOTFUL_SNAPSHOT = "rootful"
+
+
+def is_case_file(config: pytest.Config, path: Path) -> bool:
+    """Whether pytest should collect ``path`` as a case: it matches ``--snix-cases`` and lies
+    under a ``snix_case_dirs`` directory or under a path given on the command line."""
+    if path.suffix != ".toml" or path.name == "pyproject.toml":
+        return False
+    if not fnmatch.fnmatch(path.name, str(get_option(config, "snix_cases"))):
+        return False
+    resolved = path.resolve()
+    roots = [*case_dirs(config), *_invocation_paths(config)]
+    return any(resolved == root or root in resolved.parents for root in roots)
+
+
+def _invocation_paths(config: pytest.Config) -> list[Path]:
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return []
+    paths = []
+    for arg in config.args:
+        candidate = Path(config.invocation_params.dir, arg.split("::")[0])
+        if candidate.exists():
+            paths.append(candidate.resolve())
+    return paths
+
+
+def _case_test(path: Path) -> Callable[..., None]:
+    """The test function of one case (a closure, so that each case has its own ``obj``)."""
+
+    def test_snix_case(snix_harness: SnixHarness, snix_snapshot: Any, request: Any) -> None:
+        run_case(path, snix_harness, snix_snapshot, request.node)
+
+    test_snix_case.__module__ = __name__
+    return test_snix_case
+
+
+class CaseItem(pytest.Function):
+    """One TOML case; reports point at the TOML file."""
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"snix case {self.name}"
+
+
+class CaseFile(pytest.File):
+    """A TOML file holding one case."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        yield CaseItem.from_parent(self, name=self.path.stem, callobj=_case_test(self.path))
+
+
+def run_case(path: Path, harness: SnixHarness, snapshot: Any, item: pytest.Item) -> None:
+    try:
+        case = load_case(path, harness.store)
+    except SnixError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    request = harness.modify_request(case.request, case)
+    # both modes are always snapshotted, so the snapshot files do not depend on the run's mode
+    rootless_spec = normalize_spec(harness.spec_for(request, rootless=True))
+    assert rootless_spec == snapshot, f"{path.name}: the rootless config.json snapshot differs"
+    rootful_spec = normalize_spec(harness.spec_for(request, rootless=False))
+    assert rootful_spec == snapshot(name=ROOTFUL_SNAPSHOT), (
+        f"{path.name}: the rootful config.json snapshot differs"
+    )
+    harness.require_runc()
+    outcome: BuildResult | BuildError
+    try:
+        outcome = harness.build(request, name=case.name, case=case, item=item)
+    except BuildError as exc:
+        outcome = exc
+    problems = check_case(case, request, outcome, harness)
+    if problems:
+        pytest.fail(f"{path}:\n" + "\n".join(f"- {p}" for p in problems), pytrace=False)
+
+
+def check_case(
+    case: Case, request: Any, outcome: BuildResult | BuildError, harness: SnixHarness
+) -> list[str]:
+    """Problems with ``outcome``; without ``[expect]`` a case must simply build."""
+    if case.expect is None:
+        if isinstance(outcome, BuildError):
+            tail = outcome.stderr_tail or outcome.stdout_tail
+            return [f"the build failed: {outcome.reason}" + (f"\n{tail}" if tail else "")]
+        return []
+    return check_expectations(case.expect, request, outcome, harness.store)

@@ -1,0 +1,246 @@
+"""The per-session state of the pytest plugin: where the store and bundles live, the engine,
+what is available on this machine, and the statistics of the builds run.
+
+One :class:`SnixHarness` exists per pytest process (so one per xdist worker). Each worker has its
+own bundle root and container ids; the on-disk castore is shared by all workers of a run (it is
+safe for several processes at once).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_snixbuild.castore.store import Store
+from pytest_snixbuild.engine.errors import BuildError, EngineConfigError
+from pytest_snixbuild.engine.service import OCIBuildService, find_sandbox_shell
+from pytest_snixbuild.oci.spec import make_spec
+from pytest_snixbuild.oci.subuid import host_id_mappings
+from pytest_snixbuild.options import get_option, timeout_of
+from pytest_snixbuild.request.model import BuildRequest, BuildResult
+from pytest_snixbuild.request.toml_case import Case
+
+#: shown in the spec when no static busybox is installed (the path is normalized anyway)
+FALLBACK_SHELL = "/bin/sh"
+
+harness_key = pytest.StashKey["SnixHarness"]()
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRecord:
+    """One build the plugin ran, for the terminal summary."""
+
+    name: str
+    duration: float
+    ok: bool
+
+
+@dataclass
+class BuildStats:
+    records: list[BuildRecord] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, record: BuildRecord) -> None:
+        with self._lock:
+            self.records.append(record)
+
+    def to_json(self) -> list[list[Any]]:
+        return [[r.name, r.duration, r.ok] for r in self.records]
+
+    def merge_json(self, data: list[list[Any]]) -> None:
+        for name, duration, ok in data:
+            self.add(BuildRecord(str(name), float(duration), bool(ok)))
+
+
+def runtime_version(runtime: str) -> str | None:
+    """The first line of ``<runtime> --version``, or None when it cannot be run."""
+    path = shutil.which(runtime)
+    if path is None:
+        return None
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    first = out.stdout.strip().splitlines()
+    return first[0] if first else None
+
+
+def fuse_available() -> str | None:
+    """None when FUSE can be mounted here, else why not."""
+    if not os.path.exists("/dev/fuse"):
+        return "/dev/fuse does not exist (load the fuse module, or run the container with it)"
+    if shutil.which("fusermount") is None and shutil.which("fusermount3") is None:
+        return "neither fusermount nor fusermount3 is installed (Debian: apt-get install fuse3)"
+    return None
+
+
+class SnixHarness:
+    """Settings resolved from the options, plus lazily created store and engine."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.runc_enabled = bool(get_option(config, "snix_runc"))
+        self.strict = bool(get_option(config, "snix_strict"))
+        self.runtime = str(get_option(config, "snix_runtime"))
+        rootless = config.getoption("snix_rootless", default=None)
+        self.rootless = bool(config.getini("snix_rootless") if rootless is None else rootless)
+        self.keep_failed = bool(get_option(config, "snix_keep_failed"))
+        self.timeout = timeout_of(config)
+        store_opt = str(get_option(config, "snix_store") or "")
+        self.store_dir: Path | None = Path(store_opt).absolute() if store_opt else None
+        self.stats = BuildStats()
+        self._basetemp: Path | None = None
+        self._store: Store | None = None
+        self._engine: OCIBuildService | None = None
+        self._lock = threading.RLock()
+
+    # -- places --------------------------------------------------------------------------------
+    def set_basetemp(self, basetemp: Path) -> None:
+        self._basetemp = basetemp
+
+    @property
+    def worker_id(self) -> str:
+        return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+    def default_store_dir(self) -> Path:
+        """Under basetemp; shared by the workers of an xdist run (their basetemps' parent)."""
+        assert self._basetemp is not None, "the harness needs pytest's basetemp first"
+        shared = self._basetemp.parent if "PYTEST_XDIST_WORKER" in os.environ else self._basetemp
+        return shared / "snix-store"
+
+    @property
+    def store(self) -> Store:
+        with self._lock:
+            if self._store is None:
+                if self.store_dir is None:
+                    self.store_dir = self.default_store_dir()
+                self._store = Store.open(self.store_dir)
+            return self._store
+
+    # -- availability --------------------------------------------------------------------------
+    def unavailable_reason(self) -> str | None:
+        """Why real builds cannot run here, or None when they can."""
+        if shutil.which(self.runtime) is None:
+            return f"the OCI runtime {self.runtime!r} is not installed (apt-get install runc)"
+        fuse = fuse_available()
+        if fuse is not None:
+            return fuse
+        try:
+            find_sandbox_shell(None)
+        except EngineConfigError as exc:
+            return str(exc)
+        return None
+
+    def require_runc(self) -> None:
+        """Skip (or, with --snix-strict, fail) when builds cannot run."""
+        if not self.runc_enabled:
+            pytest.skip("needs real runc builds: run pytest with --snix-runc to enable")
+        reason = self.unavailable_reason()
+        if reason is not None:
+            if self.strict:
+                pytest.fail(f"--snix-strict: cannot run builds: {reason}", pytrace=False)
+            pytest.skip(f"cannot run builds here: {reason}")
+
+    @property
+    def engine(self) -> OCIBuildService:
+        self.require_runc()
+        with self._lock:
+            if self._engine is None:
+                assert self._basetemp is not None
+                self._engine = OCIBuildService.from_store(
+                    self._basetemp / f"snix-bundles-{self.worker_id}",
+                    self.store,
+                    rootless=self.rootless,
+                    timeout=self.timeout,
+                    keep_failed=self.keep_failed,
+                    runtime=self.runtime,
+                    max_concurrent_builds=2,
+                    spec_hook=self._modify_spec,
+                )
+            return self._engine
+
+    # -- the work ------------------------------------------------------------------------------
+    def _modify_spec(self, spec: dict[str, Any], request: BuildRequest) -> None:
+        self.config.hook.pytest_snixbuild_modify_spec(spec=spec, request=request)
+
+    def spec_for(self, request: BuildRequest, *, rootless: bool | None = None) -> dict[str, Any]:
+        """The spec a build of ``request`` gets here (hooks applied), before normalization;
+        ``rootless`` defaults to the session's mode."""
+        if rootless is None:
+            rootless = self.rootless
+        try:
+            shell = find_sandbox_shell(None)
+        except EngineConfigError:
+            shell = FALLBACK_SHELL
+        spec = make_spec(
+            request,
+            rootless=rootless,
+            sandbox_shell=shell,
+            mappings=host_id_mappings(rootless=rootless),
+        )
+        self._modify_spec(spec, request)
+        return spec
+
+    def modify_request(self, request: BuildRequest, case: Case) -> BuildRequest:
+        replaced = self.config.hook.pytest_snixbuild_modify_request(request=request, case=case)
+        return request if replaced is None else replaced
+
+    def build(
+        self,
+        request: BuildRequest,
+        *,
+        name: str,
+        case: Case | None = None,
+        item: pytest.Item | None = None,
+        timeout: float | None = None,
+    ) -> BuildResult:
+        """Build in runc, record the outcome, attach logs to the test on failure, call hooks."""
+        engine = self.engine
+        started = time.monotonic()
+        result: BuildResult | None = None
+        error: BuildError | None = None
+        try:
+            result = engine.build(request, timeout=timeout)
+            return result
+        except BuildError as exc:
+            error = exc
+            if item is not None:
+                attach_logs(item, exc.stdout, exc.stderr, getattr(exc, "bundle_path", None))
+            raise
+        finally:
+            self.stats.add(BuildRecord(name, time.monotonic() - started, error is None))
+            self.config.hook.pytest_snixbuild_build_finished(
+                request=request, result=result, case=case, error=error
+            )
+
+
+#: at most this many bytes of a build log are attached to a test report
+LOG_LIMIT = 64 * 1024
+
+
+def attach_logs(item: pytest.Item, stdout: bytes, stderr: bytes, bundle: Path | None) -> None:
+    """Add the build's stdout and stderr (tails) as sections of the test's report."""
+    for label, data in (("build stdout", stdout), ("build stderr", stderr)):
+        if data:
+            text = data[-LOG_LIMIT:].decode("utf-8", "replace")
+            if len(data) > LOG_LIMIT:
+                text = f"[... {len(data) - LOG_LIMIT} bytes cut ...]\n" + text
+            item.add_report_section("call", label, text)
+    if bundle is not None:
+        item.add_report_section("call", "kept bundle", f"the failed build's bundle: {bundle}")
+
+
+def get_harness(config: pytest.Config) -> SnixHarness:
+    return config.stash[harness_key]
+
+
+Factory = Callable[..., Any]

@@ -1,0 +1,32 @@
+"""What the plugin prints: the report header and the end-of-run build summary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pytest_snixbuild.harness import BuildRecord, SnixHarness, fuse_available, runtime_version
+
+#: how many of the slowest builds the summary lists
+SLOWEST = 5
+
+
+def header_lines(harness: SnixHarness) -> list[str]:
+    if not harness.runc_enabled:
+        return ["snixbuild: real builds off (use --snix-runc to run them)"]
+    version = runtime_version(harness.runtime) or "not found"
+    fuse = fuse_available() or "available"
+    mode = "rootless (user namespace)" if harness.rootless else "rootful"
+    store = str(harness.store_dir) if harness.store_dir else "a session store under basetemp"
+    return [f"snixbuild: runtime {harness.runtime} ({version}), {mode}, FUSE {fuse}, store {store}"]
+
+
+def summary_lines(records: Sequence[BuildRecord]) -> list[str]:
+    if not records:
+        return []
+    failed = [r for r in records if not r.ok]
+    total = sum(r.duration for r in records)
+    lines = [f"builds run: {len(records)}, failed: {len(failed)}, total build time: {total:.2f}s"]
+    slowest = sorted(records, key=lambda r: r.duration, reverse=True)[:SLOWEST]
+    lines.append("slowest builds:")
+    lines += [f"  {r.duration:7.2f}s  {r.name}{'' if r.ok else '  (failed)'}" for r in slowest]
+    return lines
