@@ -27,7 +27,12 @@ from pytest_snixbuild.errors import SnixError
 from pytest_snixbuild.image.api import ImageResult, build_image
 from pytest_snixbuild.image.errors import ImageOptionError
 from pytest_snixbuild.image.from_build import image_inputs_from_build
-from pytest_snixbuild.image.layering import DEFAULT_MAX_LAYERS
+from pytest_snixbuild.image.layering import (
+    DEFAULT_LARGE_THRESHOLD,
+    DEFAULT_MAX_LAYERS,
+    DEFAULT_POPULAR_THRESHOLD,
+    LayeringPolicy,
+)
 from pytest_snixbuild.image.ocijson import parse_reference
 from pytest_snixbuild.image.verify import verify_layout
 from pytest_snixbuild.request.model import BuildRequest
@@ -177,6 +182,9 @@ def cmd_image(args: argparse.Namespace) -> int:
             symlink_layer=args.symlink_layer,
             architecture=args.architecture,
             workers=args.workers,
+            policy=LayeringPolicy(
+                popular_threshold=args.popular_threshold, large_threshold=args.large_threshold
+            ),
             docker_archive=Path(args.docker_archive) if args.docker_archive else None,
         )
     if args.json:
@@ -250,6 +258,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_MAX_LAYERS,
         metavar="N",
         help=f"at most N layers, the symlink layer included (default {DEFAULT_MAX_LAYERS})",
+    )
+    p.add_argument(
+        "--popular-threshold",
+        type=_positive_int,
+        default=DEFAULT_POPULAR_THRESHOLD,
+        metavar="N",
+        help="a path referred to by N or more others gets its own layer "
+        f"(default {DEFAULT_POPULAR_THRESHOLD})",
+    )
+    p.add_argument(
+        "--large-threshold",
+        type=_positive_int,
+        default=DEFAULT_LARGE_THRESHOLD,
+        metavar="BYTES",
+        help="a path whose closure has BYTES or more gets its own layer "
+        f"(default {DEFAULT_LARGE_THRESHOLD})",
     )
     p.add_argument(
         "--entrypoint",

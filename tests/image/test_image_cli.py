@@ -16,6 +16,7 @@ from snix_image_helpers import (
     BUSYBOX_PATH,
     CASES,
     H_BUSYBOX,
+    H_HELLO,
     HelloImage,
     config_of,
     make_busybox_tree,
@@ -118,12 +119,17 @@ def test_image_from_case(
             '["from", "a case"]',
             "--docker-archive",
             str(tmp_path / "img.tar"),
+            "--popular-threshold",
+            "1",
         ]
     )
     text = capsys.readouterr().out
     assert status == 0
     assert text.startswith(f"wrote image hello:v1 to {out}\n")
-    assert "symlink layer" in text and f"docker archive: {tmp_path / 'img.tar'}" in text
+    layers = [line.split("B  ", 1)[1] for line in text.splitlines() if "  layer " in line]
+    # busybox is referred to once: with --popular-threshold 1 that is enough for its own layer
+    assert layers == [f"{H_BUSYBOX}-busybox", f"{H_HELLO}-hello", "symlink layer"]
+    assert f"docker archive: {tmp_path / 'img.tar'}" in text
     verify_layout(out, "v1")
     assert config_of(out)["config"]["Entrypoint"] == ["/bin/hello"]
     assert run_in_runc(f"{out}:v1", tmp_path / "bundle") == (
