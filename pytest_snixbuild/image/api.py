@@ -11,8 +11,9 @@ The same inputs and options give byte-identical files, whatever ``workers`` is.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -245,18 +246,25 @@ def build_image(
     process = _process_config(entrypoint, cmd, env, any(e.path == b"bin/sh" for e in links))
 
     with LayoutWriter(out_dir) as layout:
+        cancel = threading.Event()  # set on the first failure or Ctrl-C: the others stop early
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="layer") as pool:
             jobs: list[tuple[Path, Future[LayerDigests]]] = []
             try:
                 for group in groups:
                     dest = layout.layer_tmp_path()
                     members = [(p, nodes[p]) for p in group.store_paths]
-                    jobs.append((dest, pool.submit(write_layer, members, store, dest)))
+                    jobs.append((dest, pool.submit(write_layer, members, store, dest, cancel)))
                 if symlink_layer:
                     dest = layout.layer_tmp_path()
-                    jobs.append((dest, pool.submit(write_entries, links, dest)))
-                written = [job.result() for _, job in jobs]
+                    jobs.append((dest, pool.submit(write_entries, links, dest, cancel)))
+                futures = [job for _, job in jobs]
+                wait(futures, return_when=FIRST_EXCEPTION)
+                for future in futures:  # the first failure, in layer order, stops the rest
+                    if future.done() and future.exception() is not None:
+                        raise future.exception()  # type: ignore[misc]
+                written = [future.result() for future in futures]
             except BaseException:
+                cancel.set()
                 for _, job in jobs:
                     job.cancel()
                 raise

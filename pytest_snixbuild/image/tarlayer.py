@@ -13,6 +13,7 @@ bounded chunks.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -85,16 +86,41 @@ def store_path_entries(paths: Iterable[tuple[str, Node]], store: Store) -> Itera
         yield from tree_entries(b"/".join(parts), node, store)
 
 
-def write_entries(entries: Iterable[TarEntry], dest: Path) -> LayerDigests:
-    """Write ``entries`` as a gzipped tar to ``dest`` (created; must not exist)."""
+class LayerCancelledError(LayerWriteError):
+    """Another layer failed or the build was interrupted: this one stopped early."""
+
+
+class _Cancellable:
+    """Passes writes on until ``cancel`` is set, then raises (checked once per write)."""
+
+    def __init__(self, sink: LayerSink, cancel: threading.Event | None) -> None:
+        self._sink = sink
+        self._cancel = cancel
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:
+        if self._cancel is not None and self._cancel.is_set():
+            raise LayerCancelledError("layer writing cancelled")
+        return self._sink.write(data)
+
+
+def write_entries(
+    entries: Iterable[TarEntry], dest: Path, cancel: threading.Event | None = None
+) -> LayerDigests:
+    """Write ``entries`` as a gzipped tar to ``dest`` (created; must not exist). Setting
+    ``cancel`` stops the writing with :class:`LayerCancelledError`."""
     with dest.open("xb") as f:
         sink = LayerSink(f)
-        writer = TarWriter(sink)
+        writer = TarWriter(_Cancellable(sink, cancel))
         writer.add_all(entries)
         writer.finish()
         return sink.close()
 
 
-def write_layer(paths: Sequence[tuple[str, Node]], store: Store, dest: Path) -> LayerDigests:
+def write_layer(
+    paths: Sequence[tuple[str, Node]],
+    store: Store,
+    dest: Path,
+    cancel: threading.Event | None = None,
+) -> LayerDigests:
     """The layer of ``paths`` written to ``dest``, with its digests."""
-    return write_entries(store_path_entries(paths, store), dest)
+    return write_entries(store_path_entries(paths, store), dest, cancel)

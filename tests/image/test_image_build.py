@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import blake3
 import pytest
@@ -261,3 +263,30 @@ def test_a_failing_layer_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(LayerWriteError, match="end after 5 bytes, expected 999"):
         build_image(inputs, store, tmp_path / "img", max_layers=3)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_in_a_layer_stops_the_others_and_leaves_nothing(
+    hello_image: HelloImage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pytest_snixbuild.image.api as api
+    from pytest_snixbuild.image.tarlayer import write_entries
+
+    seen_cancel: list[bool] = []
+    started = threading.Event()
+
+    def interrupted(*args: object) -> object:
+        started.wait(timeout=30)  # the symlink layer is being written
+        raise KeyboardInterrupt
+
+    def symlinks_waiting_for_cancel(entries: Any, dest: Path, cancel: Any) -> object:
+        started.set()
+        seen_cancel.append(cancel.wait(timeout=30))
+        return write_entries(entries, dest, cancel)
+
+    monkeypatch.setattr(api, "write_layer", interrupted)
+    monkeypatch.setattr(api, "write_entries", symlinks_waiting_for_cancel)
+    with pytest.raises(KeyboardInterrupt):
+        build_image(hello_image.inputs, hello_image.store, tmp_path / "img", workers=2)
+    assert seen_cancel == [True]  # the symlink layer was told to stop
+    assert not (tmp_path / "img").exists()
+    assert leftovers(tmp_path) == []

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -101,9 +102,15 @@ def test_image_errors(
 
 @pytest.mark.snix_runc
 def test_image_from_case(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     need_tool(request, "runc", "umoci")
+    scratch = tmp_path / "scratch"  # where the command's temporary bundle root goes
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     out = tmp_path / "img"
     status = main(
         [
@@ -136,7 +143,7 @@ def test_image_from_case(
         0,
         b"hello from the image: from a case\n",
     )
-    assert [p.name for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("snixbuild-image-*")] == []
+    assert list(scratch.iterdir()) == []  # the bundle root is gone
 
 
 @pytest.mark.snix_runc
