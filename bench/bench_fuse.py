@@ -42,6 +42,7 @@ CONFIGS: dict[str, dict[str, object]] = {
     "mfusepy3-readbuf-ra1M": {"backend": "mfusepy", "zero_copy": True, "read_ahead_kb": 1024},
     "mfusepy3-readbuf": {"backend": "mfusepy", "zero_copy": True, "read_ahead_kb": None},
     "mfusepy3-pread-ra1M": {"backend": "mfusepy", "zero_copy": False, "read_ahead_kb": 1024},
+    "mfusepy3-pread": {"backend": "mfusepy", "zero_copy": False, "read_ahead_kb": None},
     "fusepy2-pread": {"backend": "fusepy", "zero_copy": False, "read_ahead_kb": None},
 }
 
@@ -178,6 +179,8 @@ def bench_config(
                     )
                 )
             )
+    if os.environ.get("BENCH_VERBOSE"):
+        print(name, {k: [round(x, 3) for x in v] for k, v in results.items()})
     return {k: statistics.median(v) for k, v in results.items() if v}
 
 

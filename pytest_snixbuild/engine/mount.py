@@ -322,19 +322,27 @@ def _bind(lib: ctypes.CDLL, major: int) -> dict[str, Any]:
     return functions
 
 
+_backend_lock = threading.Lock()
+
+
 def _import_mfusepy() -> ModuleType:
     """Import mfusepy on libfuse3 (unless it was imported already, or FUSE_LIBRARY_NAME is set)."""
     if "mfusepy" in sys.modules or "FUSE_LIBRARY_NAME" in os.environ:
         return importlib.import_module("mfusepy")
-    os.environ["FUSE_LIBRARY_NAME"] = "fuse3"
+    os.environ["FUSE_LIBRARY_NAME"] = "fuse3"  # mfusepy picks its libfuse when imported
     try:
         return importlib.import_module("mfusepy")
     finally:
         os.environ.pop("FUSE_LIBRARY_NAME", None)
 
 
-@functools.cache
 def _backend(name: Backend) -> _Backend:
+    with _backend_lock:
+        return _load_backend(name)
+
+
+@functools.cache
+def _load_backend(name: Backend) -> _Backend:
     candidates: list[str] = ["mfusepy", "fusepy"] if name == "auto" else [name]
     problems = []
     for candidate in candidates:
