@@ -169,7 +169,7 @@ def read_mountinfo(path: Path = MOUNTINFO) -> list[MountEntry]:
 
 def fuse_mounts_under(path: Path) -> list[Path]:
     """FUSE mountpoints at or below ``path`` (deepest first), e.g. to clean up stale state."""
-    base = Path(os.path.abspath(path))
+    base = Path(os.path.realpath(path))
     found = {
         entry.mountpoint
         for entry in read_mountinfo()
@@ -563,7 +563,7 @@ class _Session:
 
 
 def _check_mountpoint(mountpoint: Path) -> Path:
-    mountpoint = Path(os.path.abspath(mountpoint))
+    mountpoint = Path(os.path.realpath(mountpoint))  # mountinfo shows resolved paths
     if not mountpoint.is_dir():
         raise MountError(
             f"cannot mount the castore at {mountpoint}: expected an existing directory"

@@ -295,3 +295,15 @@ def test_force_unmount_cleans_up_after_a_killed_server(tree: Tree, tmp_path: Pat
         child.kill()
         child.wait()
         force_unmount(tmp_path)
+
+
+def test_mountpoint_with_a_space_behind_a_symlink(tree: Tree, tmp_path: Path) -> None:
+    """mountinfo escapes the space and shows the resolved path; both are handled."""
+    (tmp_path / "a b").mkdir()
+    (tmp_path / "link").symlink_to("a b")
+    with mount_castore(tree.inputs, tree.store, tmp_path / "link") as mnt:
+        assert mnt == tmp_path / "a b"
+        assert fuse_mounts_under(tmp_path) == [tmp_path / "a b"]
+        assert (tmp_path / "link" / HELLO).read_bytes() == HELLO_TEXT
+    assert fuse_mounts_under(tmp_path) == []
+    assert fuse_mounts_in(tmp_path) == []
