@@ -24,6 +24,7 @@ from pytest_snixbuild.engine.errors import (
 )
 from pytest_snixbuild.engine.service import DummyBuildService, OCIBuildService, from_addr
 from pytest_snixbuild.errors import SnixError
+from pytest_snixbuild.image import ImageInput, build_image, verify_layout
 from pytest_snixbuild.nix.aterm import parse_derivation, write_derivation
 from pytest_snixbuild.nix.to_request import derivation_to_build_request
 from pytest_snixbuild.oci.bundle import host_output_paths, make_bundle
@@ -58,6 +59,7 @@ __all__ = [
     "DummyBuildService",
     "EnvVar",
     "FileNode",
+    "ImageInput",
     "MissingOutputError",
     "Node",
     "OCIBuildService",
@@ -67,6 +69,7 @@ __all__ = [
     "Store",
     "SymlinkNode",
     "__version__",
+    "build_image",
     "derivation_to_build_request",
     "export_node",
     "from_addr",
@@ -80,5 +83,6 @@ __all__ = [
     "normalize_spec",
     "parse_derivation",
     "validate_request",
+    "verify_layout",
     "write_derivation",
 ]
