@@ -216,14 +216,21 @@ def _fusermount(path: Path, lazy: bool) -> bool:
 
 
 def abort_connection(minor: int) -> bool:
-    """Abort FUSE connection ``minor`` through fusectl (mounting fusectl if needed, as root)."""
+    """Abort FUSE connection ``minor`` through fusectl.
+
+    As root, fusectl is mounted for the occasion when it is not, and unmounted again afterwards.
+    """
     abort = FUSECTL / str(minor) / "abort"
+    mounted_here = False
     if not abort.exists() and os.geteuid() == 0 and FUSECTL.is_dir():
-        _libc.mount(b"fusectl", os.fsencode(FUSECTL), b"fusectl", 0, None)
+        mounted_here = _libc.mount(b"fusectl", os.fsencode(FUSECTL), b"fusectl", 0, None) == 0
     try:
         abort.write_text("1")
     except OSError:
         return False
+    finally:
+        if mounted_here:
+            _umount2(FUSECTL, MNT_DETACH)
     return True
 
 
