@@ -8,12 +8,16 @@ safe for several processes at once).
 
 from __future__ import annotations
 
+import contextlib
+import getpass
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ import pytest
 from pytest_snixbuild.castore.store import Store
 from pytest_snixbuild.engine.errors import BuildError, EngineConfigError
 from pytest_snixbuild.engine.service import OCIBuildService, find_sandbox_shell
+from pytest_snixbuild.engine.stale import recover_stale_state
 from pytest_snixbuild.oci.spec import make_spec
 from pytest_snixbuild.oci.subuid import host_id_mappings
 from pytest_snixbuild.options import get_option, timeout_of
@@ -126,6 +131,39 @@ class SnixHarness:
                 self._store = Store.open(self.store_dir)
             return self._store
 
+    # -- leftovers of killed runs ---------------------------------------------------------------
+    def stale_bundle_roots(self) -> list[Path]:
+        """Bundle roots earlier pytest runs may have left: ``snix-bundles-*`` in the given
+        ``--basetemp``, else in every ``pytest-*`` basetemp of this user (xdist workers' too)."""
+        given = self.config.getoption("basetemp", default=None)
+        if given:
+            bases = [Path(given).absolute()]
+        else:
+            temproot = Path(os.environ.get("PYTEST_DEBUG_TEMPROOT") or tempfile.gettempdir())
+            try:
+                user = getpass.getuser()
+            except (ImportError, KeyError, OSError):
+                user = "unknown"
+            parent = temproot / f"pytest-of-{user}"
+            bases = sorted(parent.glob("pytest-*")) + sorted(parent.glob("garbage-*"))
+        roots: dict[Path, None] = {}
+        for base in bases:
+            if base.is_symlink():  # pytest-current
+                continue
+            for pattern in ("snix-bundles-*", "popen-gw*/snix-bundles-*"):
+                for root in sorted(base.glob(pattern)):
+                    if root.is_dir() and not root.is_symlink():
+                        roots[root] = None
+        return list(roots)
+
+    def recover_stale_state(self) -> list[str]:
+        """Clean up what killed runs left in :meth:`stale_bundle_roots` (mounts, containers,
+        bundles of processes that are gone); returns what was done, one line each."""
+        lines = []
+        for root in self.stale_bundle_roots():
+            lines += recover_stale_state(root, runtime=self.runtime)
+        return lines
+
     # -- availability --------------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
         """Why real builds cannot run here, or None when they can."""
@@ -209,7 +247,8 @@ class SnixHarness:
         result: BuildResult | None = None
         error: BuildError | None = None
         try:
-            result = engine.build(request, timeout=timeout)
+            with terminate_as_interrupt():
+                result = engine.build(request, timeout=timeout)
             return result
         except BuildError as exc:
             error = exc
@@ -221,6 +260,29 @@ class SnixHarness:
             self.config.hook.pytest_snixbuild_build_finished(
                 request=request, result=result, case=case, error=error
             )
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While a build runs in the main thread, SIGTERM raises KeyboardInterrupt, so that the
+    engine cleans up (container, mount, bundle) as on Ctrl-C and pytest ends as interrupted.
+    Python's default for SIGTERM is to die at once, leaving all of that behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        yield  # someone else handles SIGTERM: leave it to them
+        return
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 #: at most this many bytes of a build log are attached to a test report

@@ -58,6 +58,21 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_XdistHooks(), "snixbuild-xdist")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Clean up (and report) what killed earlier runs left: mounts, containers, bundles."""
+    config = session.config
+    harness = get_harness(config)
+    if _is_worker(config) or not harness.runc_enabled:
+        return
+    lines = harness.recover_stale_state()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if lines and reporter is not None:
+        reporter.write_sep("-", "snixbuild: cleaned up after an earlier run that was killed")
+        for line in lines:
+            reporter.write_line(line)
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if is_case_file(parent.config, file_path):
         return CaseFile.from_parent(parent, path=file_path)

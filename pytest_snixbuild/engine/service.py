@@ -64,6 +64,7 @@ from pytest_snixbuild.engine.errors import (
 )
 from pytest_snixbuild.engine.mount import mount_castore
 from pytest_snixbuild.engine.runtime import Runc, RunResult, new_container_id
+from pytest_snixbuild.engine.stale import KEPT_MARKER, recover_stale_state
 from pytest_snixbuild.oci.bundle import host_output_paths, make_bundle
 from pytest_snixbuild.oci.spec import make_spec
 from pytest_snixbuild.oci.subuid import IdMappings, host_id_mappings
@@ -288,6 +289,7 @@ class OCIBuildService:
         self._mappings: IdMappings | None = None
         self._setup_lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_concurrent_builds)
+        self._recovered: list[str] | None = None
 
     @classmethod
     def from_store(cls, bundle_root: Path, store: Store, **options: Any) -> OCIBuildService:
@@ -317,6 +319,15 @@ class OCIBuildService:
                 self._mappings = host_id_mappings(rootless=self.rootless)
             return self._mappings
 
+    def recover_stale_state(self) -> list[str]:
+        """Clean up what killed processes left in the bundle root (see
+        :func:`~pytest_snixbuild.engine.stale.recover_stale_state`); runs once per service, before
+        its first build. Returns (and logs) what was cleaned."""
+        with self._setup_lock:
+            if self._recovered is None:
+                self._recovered = recover_stale_state(self.bundle_root, runtime=self.runtime.path)
+            return self._recovered
+
     def _shell_for(self, request: BuildRequest) -> str:
         if request.constraints is not None and request.constraints.provide_bin_sh:
             return self.sandbox_shell
@@ -330,6 +341,7 @@ class OCIBuildService:
         :class:`~pytest_snixbuild.request.validation.RequestValidationError` for a bad request.
         """
         validate_request(request)
+        self.recover_stale_state()
         shell = self._shell_for(request)
         mappings = self.mappings
         with self._slots:
@@ -435,6 +447,8 @@ class OCIBuildService:
             return
         if self.keep_failed and not succeeded():
             log.warning("build failed: bundle kept for inspection at %s", bundle_path)
+            with contextlib.suppress(OSError):
+                (bundle_path / KEPT_MARKER).touch()
             return
         remove_bundle(bundle_path)
 
