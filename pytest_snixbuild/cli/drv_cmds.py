@@ -1,4 +1,4 @@
-"""``snixbuild drv show|paths|request``: Nix derivations (``.drv`` files)."""
+"""``snixbuild drv show|paths|request|build``: Nix derivations (``.drv`` files)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from pytest_snixbuild.castore.store import Store
-from pytest_snixbuild.errors import SnixError
-from pytest_snixbuild.nix.aterm import parse_derivation
+from pytest_snixbuild.cli.build_cmds import (
+    _bundle_root,
+    _positive_seconds,
+    _terminate_as_interrupt,
+)
+from pytest_snixbuild.engine.service import OCIBuildService
+from pytest_snixbuild.nix.build import (
+    DerivationBuildResult,
+    DerivationFileError,
+    build_derivation,
+    read_derivation_file,
+)
 from pytest_snixbuild.nix.closure import input_closure
 from pytest_snixbuild.nix.derivation import Derivation
 from pytest_snixbuild.nix.derivation_json import dump_serde, dump_show_derivation
@@ -21,30 +31,18 @@ from pytest_snixbuild.nix.hashing import (
     hash_derivation_modulo,
     resolver_from_store_dir,
 )
-from pytest_snixbuild.nix.storepath import STORE_DIR, StorePath, StorePathError
+from pytest_snixbuild.nix.storepath import STORE_DIR, StorePath
 from pytest_snixbuild.nix.to_request import derivation_to_build_request, needle_store_paths
 from pytest_snixbuild.request.json_form import request_to_json
 
-
-class DrvFileError(SnixError):
-    """A derivation file named on the command line cannot be read."""
+#: a derivation file named on the command line cannot be read
+DrvFileError = DerivationFileError
 
 
 def read_drv(file: str) -> tuple[Derivation, StorePath]:
     """Parse a ``.drv`` file; its store path is its file name when that is a store path
     basename, else the path computed from its contents."""
-    try:
-        data = Path(file).read_bytes()
-    except OSError as exc:
-        raise DrvFileError(
-            f"{file}: cannot read: {exc.strerror} (expected a derivation .drv file)"
-        ) from None
-    drv = parse_derivation(data, file)
-    try:
-        path = StorePath.from_basename(Path(file).name)
-    except StorePathError:
-        path = derivation_path(drv)
-    return drv, path
+    return read_derivation_file(file)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -98,6 +96,55 @@ def cmd_request(args: argparse.Namespace) -> int:
         obj["needle_store_paths"] = [p.to_absolute() for p in needle_store_paths(drv, inputs)]
     print(json.dumps(obj, indent=2, ensure_ascii=False))
     return 0
+
+
+def build_text(built: DerivationBuildResult) -> str:
+    """The readable report of ``drv build``: one block per output."""
+    lines = []
+    for output in built.outputs:
+        lines.append(f"{output.path.to_absolute()} ({output.name})")
+        lines.append(f"  nar_hash    {output.nar_hash.to_nix32()}")
+        lines.append(f"  nar_size    {output.nar_size}")
+        refs = [ref.to_absolute() for ref in output.references] or ["(none)"]
+        lines.append(f"  references  {refs[0]}")
+        lines.extend(f"              {ref}" for ref in refs[1:])
+    return "\n".join(lines)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    castore = Store.open(Path(args.castore)) if args.castore else Store.memory()
+    with _bundle_root(args.bundle_root) as bundle_root, _terminate_as_interrupt():
+        engine = OCIBuildService.from_store(
+            bundle_root,
+            castore,
+            rootless=args.rootless,
+            timeout=args.timeout,
+            keep_failed=args.keep_failed,
+        )
+        built = build_derivation(
+            args.drv, args.store, engine, castore, check=args.check, references=args.references
+        )
+    if args.json:
+        print(json.dumps(built.to_json(), indent=2))
+    else:
+        print(build_text(built))
+    if args.check:
+        print(
+            f"snixbuild: checked: two builds of {built.drv_path.to_absolute()} gave the same "
+            "outputs",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _references_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--references",
+        choices=("auto", "nix", "scan", "none"),
+        default="auto",
+        help="how to find the inputs' runtime closure: ask Nix's database, scan the contents, "
+        "or take the direct inputs only (default auto: Nix for /nix/store, else scan)",
+    )
 
 
 def _store_option(p: argparse.ArgumentParser) -> None:
@@ -162,16 +209,72 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help="ingest into this on-disk castore (default: in memory)",
     )
-    p.add_argument(
-        "--references",
-        choices=("auto", "nix", "scan", "none"),
-        default="auto",
-        help="how to find the inputs' runtime closure: ask Nix's database, scan the contents, "
-        "or take the direct inputs only (default auto: Nix for /nix/store, else scan)",
-    )
+    _references_option(p)
     p.add_argument(
         "--needles",
         action="store_true",
         help="also print needle_store_paths: the store path behind each refscan needle",
     )
     p.set_defaults(func=cmd_request)
+
+    p = sub.add_parser(
+        "build",
+        help="build a derivation in runc and report its outputs as Nix would",
+        description="Build FILE.drv in a runc container with its inputs (read from --store) "
+        "served from the castore over FUSE, then print, for each output, its store path, NAR "
+        "hash and size and its references. A fixed-output derivation's hash is checked. "
+        "Exit status: 0 ok, 100 build failed, 101 timed out, 102 fixed-output hash mismatch, "
+        "104 not deterministic (--check), 125 runtime error, 2 bad derivation or set-up, "
+        "130 interrupted.",
+    )
+    p.add_argument("drv", metavar="FILE.drv")
+    _store_option(p)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='print a JSON array of {"name", "path", "nar_hash", "nar_size", "references"}',
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="build twice and fail (exit 104), naming the files that differ, unless both builds "
+        "give the same outputs (like nix-build --check)",
+    )
+    p.add_argument(
+        "--castore",
+        metavar="DIR",
+        help="on-disk castore for inputs and outputs (default: in memory, discarded)",
+    )
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--rootless",
+        dest="rootless",
+        action="store_true",
+        default=True,
+        help="run the build in a user namespace (default, as snix)",
+    )
+    mode.add_argument(
+        "--rootful",
+        dest="rootless",
+        action="store_false",
+        help="run the build without a user namespace (needs root)",
+    )
+    p.add_argument(
+        "--timeout",
+        metavar="S",
+        type=_positive_seconds,
+        default=None,
+        help="kill a build after S seconds (default: no timeout)",
+    )
+    p.add_argument(
+        "--keep-failed",
+        action="store_true",
+        help="keep the bundle of a failed build for inspection (its path is printed)",
+    )
+    p.add_argument(
+        "--bundle-root",
+        metavar="DIR",
+        help="where bundles are created (default: a temporary directory, removed afterwards)",
+    )
+    _references_option(p)
+    p.set_defaults(func=cmd_build)

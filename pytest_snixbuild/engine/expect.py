@@ -4,6 +4,10 @@
 every expectation). Each message names the output and the field, shows the expected and the
 actual value, and for file contents gives a unified diff. Needles are shown by value, not index.
 
+``references`` (derivation cases) are compared as store paths, through the case's
+``needle_paths``. The request section's own ``checks`` (a fixed-output hash) run first; a build
+that fails one counts as a failed build (so ``expect.success = false`` accepts it).
+
 ``expect.success = false`` means the build must fail: a :class:`BuildError` is then the expected
 outcome and nothing else is checked; a successful build is a mismatch.
 """
@@ -42,9 +46,15 @@ def check_expectations(
     outcome: BuildResult | BuildError,
     store: Store,
 ) -> list[str]:
-    """Every way ``outcome`` (the result, or the error the build raised) misses ``case_expect``."""
+    """Every way ``outcome`` (the result, or the error the build raised) misses ``case_expect``.
+
+    A build that fails one of the section's ``checks`` counts as failed."""
+    failed_checks: list[str] = []
+    if not isinstance(outcome, BuildError):
+        for check in case_expect.checks:
+            failed_checks.extend(check(outcome, store))
     if not case_expect.success:
-        if isinstance(outcome, BuildError):
+        if isinstance(outcome, BuildError) or failed_checks:
             return []
         built = ", ".join(o.path for o in outcome.outputs) or "no outputs"
         return [f"expected the build to fail (expect.success = false), but it succeeded ({built})"]
@@ -54,7 +64,7 @@ def check_expectations(
         if tail:
             message += f"\n--- last lines of the build's output ---\n{tail}"
         return [message]
-    problems: list[str] = []
+    problems = failed_checks
     produced = {o.path: o for o in outcome.outputs}
     for path, expected in case_expect.outputs.items():
         output = produced.get(path)
@@ -65,7 +75,9 @@ def check_expectations(
                 f"(request.outputs: {known})"
             )
             continue
-        problems.extend(_check_output(path, expected, output, request, store))
+        problems.extend(
+            _check_output(path, expected, output, request, store, case_expect.needle_paths)
+        )
     return problems
 
 
@@ -75,6 +87,7 @@ def _check_output(
     output: BuildOutput,
     request: BuildRequest,
     store: Store,
+    needle_paths: Sequence[str] | None = None,
 ) -> list[str]:
     node = output.node
     where = f"output {path}"
@@ -90,6 +103,8 @@ def _check_output(
         problems.extend(_check_contents(where, expected.contents, node, store))
     if expected.needles is not None:
         problems.extend(_check_needles(where, expected.needles, output, request))
+    if expected.references is not None:
+        problems.extend(_check_references(where, expected.references, output, needle_paths))
     return problems
 
 
@@ -194,6 +209,24 @@ def _check_needles(
         found_text = ", ".join(sorted(found)) or "none"
         problems.append(f"{where}: needles differ: {'; '.join(parts)} (found: {found_text})")
     return problems
+
+
+def _check_references(
+    where: str, expected: Sequence[str], output: BuildOutput, needle_paths: Sequence[str] | None
+) -> list[str]:
+    if needle_paths is None:
+        return [f"{where}: references are expected, but the case does not map needles to paths"]
+    found = {needle_paths[i] for i in output.needles if i < len(needle_paths)}
+    wanted = set(expected)
+    if found == wanted:
+        return []
+    parts = []
+    if wanted - found:
+        parts.append(f"missing {', '.join(sorted(wanted - found))}")
+    if found - wanted:
+        parts.append(f"unexpected {', '.join(sorted(found - wanted))}")
+    shown = ", ".join(sorted(found)) or "none"
+    return [f"{where}: references differ: {'; '.join(parts)} (found: {shown})"]
 
 
 def format_report(name: str, problems: Sequence[str]) -> str:

@@ -2,8 +2,10 @@
 
 A case file has exactly one *request section* and an optional ``[expect]`` table. The request
 sections are a registry (:data:`REQUEST_SECTIONS`): ``[request]`` is a BuildRequest written out
-field by field; ``[derivation]`` is reserved for Nix derivations and not supported yet. A later
-section registers itself with :func:`register_request_section`.
+field by field; ``[derivation]`` builds a Nix derivation (``pytest_snixbuild.nix.toml_section``).
+A section registers itself with :func:`register_request_section`; its loader returns the
+request, or a :class:`SectionResult` that also names the outputs (``[expect.outputs.NAME]``),
+maps needles to store paths (``references``) and adds checks every build must pass.
 
 Every problem is a :class:`CaseError` reading ``FILE:LINE: key.path: what was wrong (what was
 expected)``, including snix's validation rules (a :class:`RequestValidationError` is reported at
@@ -12,7 +14,7 @@ the key that holds the offending value).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -24,6 +26,7 @@ from pytest_snixbuild.request.model import (
     AdditionalFile,
     BuildConstraints,
     BuildRequest,
+    BuildResult,
     EnvVar,
 )
 from pytest_snixbuild.request.nar_hash_text import (
@@ -48,6 +51,8 @@ __all__ = [
     "CaseError",
     "Expect",
     "OutputExpect",
+    "ResultCheck",
+    "SectionResult",
     "load_case",
     "load_case_text",
     "register_request_section",
@@ -70,6 +75,12 @@ class OutputExpect:
     contents: bytes | None = None
     #: exactly the needles found in this output, in the order of request.refscan_needles
     needles: tuple[str, ...] | None = None
+    #: exactly the store paths this output refers to (sorted); needs Expect.needle_paths
+    references: tuple[str, ...] | None = None
+
+
+#: a check every successful build of a case must pass: (result, store) -> problems
+ResultCheck = Callable[[BuildResult, Store], Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,10 @@ class Expect:
     success: bool = True
     #: output path (as in request.outputs) -> expectation; only the outputs named are checked
     outputs: Mapping[str, OutputExpect] = field(default_factory=lambda: MappingProxyType({}))
+    #: the absolute store path behind each refscan needle (by index), when the section knows it
+    needle_paths: tuple[str, ...] | None = None
+    #: checks from the request section (e.g. a fixed-output hash), run after a successful build
+    checks: tuple[ResultCheck, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,14 +108,27 @@ class Case:
     expect: Expect | None
 
 
+@dataclass(frozen=True)
+class SectionResult:
+    """What a request section gives besides its request."""
+
+    request: BuildRequest
+    #: output name -> request output path: ``[expect.outputs.NAME]`` may use the name
+    output_names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: the absolute store path behind each refscan needle: ``references`` may be expected
+    needle_paths: tuple[str, ...] | None = None
+    #: checks every successful build must pass, with or without ``[expect]``
+    checks: tuple[ResultCheck, ...] = ()
+
+
 #: builds the BuildRequest of a request section; inputs go into the store
-SectionLoader = Callable[[Table, Store], BuildRequest]
+SectionLoader = Callable[[Table, Store], BuildRequest | SectionResult]
 
 
-def _derivation_not_supported(table: Table, store: Store) -> BuildRequest:
-    raise table.error(
-        (), "derivation cases are not supported yet", "a [request] table describing the build"
-    )
+def _load_derivation_section(table: Table, store: Store) -> SectionResult:
+    from pytest_snixbuild.nix.toml_section import load_derivation_section
+
+    return load_derivation_section(table, store)
 
 
 #: request section name -> its loader; exactly one of them must be present in a case file
@@ -227,16 +255,35 @@ def load_request_section(table: Table, store: Store) -> BuildRequest:
 
 
 REQUEST_SECTIONS["request"] = load_request_section
-REQUEST_SECTIONS["derivation"] = _derivation_not_supported
+REQUEST_SECTIONS["derivation"] = _load_derivation_section
 
 
 # --------------------------------------------------------------------------------------------
 # [expect]
 
-OUTPUT_KEYS = ("type", "digest", "nar_hash", "contents", "needles")
+OUTPUT_KEYS = ("type", "digest", "nar_hash", "contents", "needles", "references")
 
 
-def _output_expect(spec: Table, req: BuildRequest) -> OutputExpect:
+def _references(spec: Table, section: SectionResult) -> tuple[str, ...]:
+    given = spec.strings("references")
+    known = section.needle_paths
+    if known is None:
+        raise spec.error(
+            "references",
+            "references can only be checked for a [derivation] case",
+            "needles (hash parts) in a [request] case",
+        )
+    for i, path in enumerate(given):
+        if path not in known:
+            raise spec.error(
+                ("references", i),
+                f"{path!r} is not an output or input of the derivation",
+                "absolute store paths of the derivation's outputs or input closure",
+            )
+    return tuple(sorted(set(given)))
+
+
+def _output_expect(spec: Table, req: BuildRequest, section: SectionResult) -> OutputExpect:
     spec.check_keys(OUTPUT_KEYS)
     kind: OutputType | None = None
     if spec.has("type"):
@@ -278,32 +325,40 @@ def _output_expect(spec: Table, req: BuildRequest) -> OutputExpect:
                     "needles listed in request.refscan_needles",
                 )
         needles = tuple(n for n in dict.fromkeys(req.refscan_needles) if n in given)
-    return OutputExpect(kind, digest, nar_hash, contents, needles)
+    references = _references(spec, section) if spec.has("references") else None
+    return OutputExpect(kind, digest, nar_hash, contents, needles, references)
 
 
-def load_expect(table: Table, req: BuildRequest) -> Expect:
-    """``[expect]``, checked against the request it belongs to."""
+def load_expect(table: Table, req: BuildRequest, section: SectionResult | None = None) -> Expect:
+    """``[expect]``, checked against the request (and section) it belongs to."""
+    section = section or SectionResult(req)
     table.check_keys(("success", "outputs"))
     success = table.boolean("success", True)
     outputs: dict[str, OutputExpect] = {}
     outputs_table = table.table("outputs", 'a table of "output path" = { … } tables')
-    for path, value in (outputs_table.data if outputs_table else {}).items():
+    for key, value in (outputs_table.data if outputs_table else {}).items():
         assert outputs_table is not None
         if not isinstance(value, dict):
             raise outputs_table.error(
-                path, f"wrong type: {toml_type(value)} {show(value)}", "a table"
+                key, f"wrong type: {toml_type(value)} {show(value)}", "a table"
             )
-        if not is_clean_relative(path):
-            raise outputs_table.error(path, path_problem(path), CLEAN_RELATIVE)
+        path = section.output_names.get(key, key)
+        if key not in section.output_names and not is_clean_relative(key):
+            raise outputs_table.error(key, path_problem(key), CLEAN_RELATIVE)
         if path not in req.outputs:
             known = ", ".join(repr(o) for o in req.outputs) or "none"
+            expected = f"an output path listed in request.outputs: {known}"
+            if section.output_names:
+                names = ", ".join(repr(n) for n in section.output_names)
+                expected = f"an output name ({names}) or {expected}"
+            raise outputs_table.error(key, f"{key!r} is not one of request.outputs", expected)
+        if path in outputs:
             raise outputs_table.error(
-                path,
-                f"{path!r} is not one of request.outputs",
-                f"an output path listed in request.outputs: {known}",
+                key, f"output {path!r} is given twice", "each output once, by name or by path"
             )
-        outputs[path] = _output_expect(Table(table.source, (*outputs_table.key, path), value), req)
-    return Expect(success, MappingProxyType(outputs))
+        spec = Table(table.source, (*outputs_table.key, key), value)
+        outputs[path] = _output_expect(spec, req, section)
+    return Expect(success, MappingProxyType(outputs), section.needle_paths, section.checks)
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,10 +385,14 @@ def load_case_text(text: str, path: Path, store: Store) -> Case:
     source, data = CaseSource.parse(path, text)
     root = source.root(data)
     root.check_keys((*REQUEST_SECTIONS, EXPECT_SECTION))
-    name, section = _request_section(root)
-    request = REQUEST_SECTIONS[name](section, store)
+    name, table = _request_section(root)
+    loaded = REQUEST_SECTIONS[name](table, store)
+    section = loaded if isinstance(loaded, SectionResult) else SectionResult(loaded)
+    request = section.request
     expect_table = root.table(EXPECT_SECTION)
-    expect = load_expect(expect_table, request) if expect_table is not None else None
+    expect = load_expect(expect_table, request, section) if expect_table is not None else None
+    if expect is None and section.checks:
+        expect = Expect(needle_paths=section.needle_paths, checks=section.checks)
     return Case(path=path, name=path.stem, request=request, expect=expect)
 
 

@@ -373,9 +373,8 @@ ERRORS = [
     ),
     pytest.param(
         '[derivation]\ndrv = "foo.drv"\n',
-        "DIR/case.toml:1: derivation: derivation cases are not supported yet "
-        "(expected a [request] table describing the build)",
-        id="derivation-reserved",
+        "DIR/case.toml:2: derivation.drv: unknown key (expected one of path, store)",
+        id="derivation-unknown-key",
     ),
     pytest.param(
         HEAD + "[derivation]\n",
