@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from pytest_snixbuild.castore.errors import CastoreError
 from pytest_snixbuild.castore.ingest import ingest_path
 from pytest_snixbuild.castore.nar import iter_nar_path, nar_hash_path
-from pytest_snixbuild.castore.nodes import DirectoryNode, FileNode, Node
 from pytest_snixbuild.castore.store import Store
 from pytest_snixbuild.nix.hashes import NixHash
+from pytest_snixbuild.request.json_form import node_to_json
 
 
 class PathNotFoundError(CastoreError):
@@ -29,32 +27,11 @@ def _existing(path: str) -> Path:
     return p
 
 
-def node_json(node: Node) -> dict[str, Any]:
-    """The JSON form of a node: type plus the fields that apply to it.
-
-    A symlink target is a string when it is UTF-8, otherwise ``{"base64": "..."}``.
-    """
-    if isinstance(node, DirectoryNode):
-        return {"type": "directory", "digest": str(node.digest), "size": node.size}
-    if isinstance(node, FileNode):
-        return {
-            "type": "file",
-            "digest": str(node.digest),
-            "size": node.size,
-            "executable": node.executable,
-        }
-    try:
-        target: str | dict[str, str] = node.target.decode("utf-8")
-    except UnicodeDecodeError:
-        target = {"base64": base64.b64encode(node.target).decode("ascii")}
-    return {"type": "symlink", "target": target}
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     path = _existing(args.path)
     store = Store.open(Path(args.store)) if args.store else Store.memory()
     node = ingest_path(path, store)
-    print(json.dumps(node_json(node)))
+    print(json.dumps(node_to_json(node)))
     return 0
 
 
