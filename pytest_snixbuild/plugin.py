@@ -58,9 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_XdistHooks(), "snixbuild-xdist")
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Clean up (and report) what killed earlier runs left: mounts, containers, bundles."""
+    """Clean up (and report) what killed earlier runs left: mounts, containers, bundles.
+    First, before anything asks for the basetemp (pytest empties a given --basetemp then)."""
     config = session.config
     harness = get_harness(config)
     if _is_worker(config) or not harness.runc_enabled:
