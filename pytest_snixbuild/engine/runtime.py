@@ -370,6 +370,13 @@ class Runc:
         if exit_code < 0:
             exit_code = 128 - exit_code
         runc_error = None if timed_out else read_runtime_errors(log_path)
+        if proc.returncode < 0 and not timed_out and runc_error is None:
+            # runc exits 128+N when the *container* dies of signal N; a negative status means
+            # runc itself was killed from outside (its container was force-deleted above)
+            runc_error = (
+                f"{self.name} itself was killed by {signal.Signals(-proc.returncode).name} "
+                "while the build ran; its container was deleted"
+            )
         return RunResult(
             container_id=cid,
             exit_code=exit_code,

@@ -64,7 +64,7 @@ from pytest_snixbuild.engine.errors import (
 )
 from pytest_snixbuild.engine.mount import mount_castore
 from pytest_snixbuild.engine.runtime import Runc, RunResult, new_container_id
-from pytest_snixbuild.engine.stale import KEPT_MARKER, recover_stale_state
+from pytest_snixbuild.engine.stale import KEPT_MARKER, mount_is_dead, recover_stale_state
 from pytest_snixbuild.oci.bundle import host_output_paths, make_bundle
 from pytest_snixbuild.oci.spec import make_spec
 from pytest_snixbuild.oci.subuid import IdMappings, host_id_mappings
@@ -224,6 +224,17 @@ def remove_bundle(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
     if os.path.lexists(path):
         log.error("could not remove bundle %s completely", path)
+
+
+def note_lost_inputs(error: BuildError, mountpoint: Path) -> None:
+    """Add to ``error``'s reason when the inputs' FUSE mount stopped serving during the build
+    (its server crashed or its connection was aborted): the builder then saw ENOTCONN or
+    ECONNABORTED on its inputs, which its own message may not make obvious."""
+    if mount_is_dead(mountpoint):
+        error.reason += (
+            f"; the inputs' FUSE mount {mountpoint} stopped serving during the build "
+            "(its server crashed or its connection was aborted)"
+        )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -399,7 +410,12 @@ class OCIBuildService:
                 stdout_logger=self.stdout_logger,
                 stderr_logger=self.stderr_logger,
             )
-            self._check_run(run, timeout)
+            try:
+                self._check_run(run, timeout)
+            except BuildError as exc:
+                if request.inputs:
+                    note_lost_inputs(exc, bundle_path / "inputs")
+                raise
             built = tuple(
                 self._collect(request, output, host_path, run)
                 for output, host_path in outputs.items()

@@ -8,7 +8,8 @@ killer, a power cut of the test runner) leaves state behind:
   mount is dead (every access fails with ENOTCONN) but still in the mount table;
 * the **container** in ``<bundle_root>/.runc``: runc keeps it running, reparented to PID 1, with
   its cgroups (``runc run`` was started in its own session, so it may still be running too);
-* the **bundle directory** ``<bundle_root>/<container id>``.
+* the **bundle directory** ``<bundle_root>/<container id>`` (a tmpfs mount of its own when the
+  engine has a ``disk_limit``).
 
 Every container id the engine creates is ``<prefix>-<pid>-<uuid hex>`` (:func:`new_container_id`),
 and the bundle directory has the same name, so each leftover names the process that owned it.
@@ -36,7 +37,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_snixbuild.engine.mount import MountError, force_unmount, fuse_mounts_under
+from pytest_snixbuild.engine.mount import (
+    MNT_DETACH,
+    MountEntry,
+    MountError,
+    _umount2,
+    force_unmount,
+    read_mountinfo,
+)
 from pytest_snixbuild.engine.runtime import Runc
 from pytest_snixbuild.errors import SnixError
 
@@ -44,6 +52,7 @@ __all__ = [
     "KEPT_MARKER",
     "OWNED_ID_PATTERN",
     "RUNTIME_STATE_DIR",
+    "mount_is_dead",
     "owner_alive",
     "owner_pid",
     "recover_stale_state",
@@ -224,7 +233,9 @@ def _delete_stale_containers(state_dir: Path, runtime: str) -> list[str]:
 # mounts
 
 
-def _is_dead_mount(path: Path) -> bool:
+def mount_is_dead(path: Path) -> bool:
+    """True when ``path`` is a FUSE mount whose server is gone (ENOTCONN) or whose connection
+    was aborted (ECONNABORTED)."""
     try:
         os.stat(path)
     except OSError as exc:
@@ -232,25 +243,53 @@ def _is_dead_mount(path: Path) -> bool:
     return False
 
 
+def _mounts_under(root: Path) -> list[MountEntry]:
+    """Every mount at or below ``root``, deepest first."""
+    found = {
+        entry.mountpoint: entry
+        for entry in read_mountinfo()
+        if entry.mountpoint == root or root in entry.mountpoint.parents
+    }
+    return sorted(found.values(), key=lambda e: (len(e.mountpoint.parts), str(e.mountpoint)))[::-1]
+
+
+def _unmount_other(mountpoint: Path) -> None:
+    """Unmount a non-FUSE mount (a bundle's tmpfs), lazily when it is busy."""
+    for flags in (0, MNT_DETACH):
+        if _umount2(mountpoint, flags) == 0:
+            return
+    raise MountError(f"cannot unmount {mountpoint}")
+
+
 def _unmount_stale(root: Path) -> list[str]:
+    """Unmount what gone owners left below ``root``: the FUSE mounts of their inputs and any
+    other mount inside their bundles (a bundle's tmpfs); dead FUSE mounts of unknown origin."""
     lines = []
-    for mountpoint in fuse_mounts_under(root):
+    for entry in _mounts_under(root):
+        mountpoint = entry.mountpoint
         try:
             first = mountpoint.relative_to(root).parts[0]
         except (ValueError, IndexError):
             first = ""
+        is_fuse = entry.fstype == "fuse" or entry.fstype.startswith(("fuse.", "fuseblk"))
         if owner_pid(first) is not None:
             if not _owner_is_gone(first, root / first):
                 continue
-        elif not _is_dead_mount(mountpoint):
+        elif not (is_fuse and mount_is_dead(mountpoint)):
             continue  # not ours and still served: leave it alone
         try:
-            force_unmount(mountpoint)
+            if is_fuse:
+                force_unmount(mountpoint)
+            else:
+                _unmount_other(mountpoint)
         except (MountError, OSError) as exc:
-            tool = "umount -l" if os.geteuid() == 0 else "fusermount3 -uz"
+            tool = "umount -l" if os.geteuid() == 0 or not is_fuse else "fusermount3 -uz"
             lines.append(f"could not unmount {mountpoint} ({exc}): run `{tool} {_q(mountpoint)}`")
             continue
-        lines.append(f"unmounted {mountpoint}: its FUSE server's process is gone")
+        if is_fuse:
+            lines.append(f"unmounted {mountpoint}: its FUSE server's process is gone")
+        else:
+            lines.append(f"unmounted {mountpoint} ({entry.fstype}): its process is gone")
     return lines
 
 
@@ -301,7 +340,7 @@ def recover_stale_state(bundle_root: Path, *, runtime: str = "runc") -> list[str
     Returns one human-readable line per action; lines that start with "could not" or "cannot"
     name the command that cleans that leftover by hand. Each line is also logged (WARNING).
     """
-    root = Path(os.path.abspath(bundle_root))
+    root = Path(os.path.realpath(bundle_root))  # as /proc/self/mountinfo shows it
     if not root.is_dir():
         return []
     started = time.monotonic()
