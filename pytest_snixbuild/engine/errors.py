@@ -11,6 +11,7 @@ the tail of stderr in its message, so that a failing test or ``snixbuild build``
 | :class:`OutputIngestError` | an output exists but cannot be ingested (e.g. a FIFO) | 100 |
 | :class:`BuildTimeoutError` | the build ran longer than the timeout; it was killed | 101 |
 | :class:`RuntimeFailedError` | runc itself failed (bad spec, mount error…), per its log | 125 |
+| :class:`HostIOError` | the host could not write or read what a build needs (disk full…) | 125 |
 | :class:`UnsupportedBuildError` | ``DummyBuildService``: builds are not supported | 100 |
 
 Errors about the engine's own set-up (no runtime, no sandbox shell, a bad service address) are
@@ -30,6 +31,7 @@ __all__ = [
     "BuildFailedError",
     "BuildTimeoutError",
     "EngineConfigError",
+    "HostIOError",
     "MissingOutputError",
     "OutputIngestError",
     "RequestValidationError",
@@ -174,6 +176,25 @@ class RuntimeFailedError(BuildError):
         self.runtime_message = runtime_message
         self.runtime = runtime
         super().__init__(f"{runtime} failed: {runtime_message}", **kwargs)
+
+
+class HostIOError(BuildError):
+    """An I/O error on the host while setting up, running or collecting a build (a full bundle
+    root or castore, a read-only file system, …); ``error`` is the ``OSError`` and ``bundle``
+    the build's bundle directory."""
+
+    exit_status = 125
+
+    def __init__(self, error: OSError, bundle: Path, **kwargs: Unpack[BuildLogs]) -> None:
+        self.error = error
+        self.bundle = bundle
+        what = error.strerror or str(error)
+        where = f" ({error.filename})" if error.filename else ""
+        super().__init__(
+            f"build failed on the host: {what}{where} while building in {bundle}: is the file "
+            "system of the bundle root or of the castore full or read-only?",
+            **kwargs,
+        )
 
 
 class UnsupportedBuildError(BuildError):

@@ -57,6 +57,7 @@ from pytest_snixbuild.engine.errors import (
     BuildFailedError,
     BuildTimeoutError,
     EngineConfigError,
+    HostIOError,
     MissingOutputError,
     OutputIngestError,
     RuntimeFailedError,
@@ -369,9 +370,12 @@ class OCIBuildService:
         container_id = new_container_id()
         bundle_path = self.bundle_root / container_id
         try:
-            return self._build_in(
-                request, shell, mappings, timeout, container_id, bundle_path, started
-            )
+            try:
+                return self._build_in(
+                    request, shell, mappings, timeout, container_id, bundle_path, started
+                )
+            except OSError as exc:  # a full or read-only disk: cleaned up by now
+                raise HostIOError(exc, bundle_path, container_id=container_id) from exc
         except BuildError as exc:
             if self.keep_failed and bundle_path.exists():
                 exc.bundle_path = bundle_path
