@@ -45,10 +45,13 @@ def _read_small(node: FileNode, store: Store) -> bytes | None:
 
 
 def _first_line_difference(first: bytes, second: bytes) -> str:
-    a_lines, b_lines = first.split(b"\n"), second.split(b"\n")
+    a_lines, b_lines = first.splitlines(keepends=True), second.splitlines(keepends=True)
     for number, (a, b) in enumerate(zip(a_lines, b_lines, strict=False), start=1):
         if a != b:
-            return f"; first difference on line {number}: {_show(a)} vs {_show(b)}"
+            shown_a, shown_b = a.rstrip(b"\r\n"), b.rstrip(b"\r\n")
+            if shown_a == shown_b:  # only the line ending differs: show it
+                shown_a, shown_b = a, b
+            return f"; first difference on line {number}: {_show(shown_a)} vs {_show(shown_b)}"
     return f"; {len(a_lines)} vs {len(b_lines)} lines"
 
 
@@ -70,9 +73,10 @@ def _file_difference(first: FileNode, second: FileNode, store: Store) -> list[st
 
 
 def _kind(node: Node) -> str:
+    """``a file``, ``an executable file``, ``a directory``, ``a symlink``."""
     if isinstance(node, FileNode) and node.executable:
-        return "executable file"
-    return node.kind
+        return "an executable file"
+    return f"a {node.kind}"
 
 
 def diff_trees(first: Node, second: Node, store: Store) -> list[TreeDifference]:
@@ -85,7 +89,7 @@ def diff_trees(first: Node, second: Node, store: Store) -> list[TreeDifference]:
             continue
         if a.kind != b.kind:
             found.append(
-                TreeDifference(path, f"a {_kind(a)} in the first build, a {_kind(b)} in the second")
+                TreeDifference(path, f"{_kind(a)} in the first build, {_kind(b)} in the second")
             )
         elif isinstance(a, FileNode) and isinstance(b, FileNode):
             found.extend(TreeDifference(path, what) for what in _file_difference(a, b, store))
@@ -105,11 +109,11 @@ def diff_trees(first: Node, second: Node, store: Store) -> list[TreeDifference]:
                 child = prefix + entry.decode("utf-8", "surrogateescape")
                 if entry not in right:
                     found.append(
-                        TreeDifference(child, f"only in the first build (a {_kind(left[entry])})")
+                        TreeDifference(child, f"only in the first build ({_kind(left[entry])})")
                     )
                 elif entry not in left:
                     found.append(
-                        TreeDifference(child, f"only in the second build (a {_kind(right[entry])})")
+                        TreeDifference(child, f"only in the second build ({_kind(right[entry])})")
                     )
                 else:
                     children.append((child, left[entry], right[entry]))

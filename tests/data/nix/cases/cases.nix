@@ -26,6 +26,13 @@ rec {
     echo $out > $dev
   '' { outputs = [ "out" "dev" ]; };
 
+  # differs on every build: for `drv build --check`
+  random = mk "random" ''
+    mkdir $out
+    echo stable > $out/stable
+    cat /proc/sys/kernel/random/uuid > $out/random
+  '' { };
+
   fod = mk "fod" "printf hello > $out" {
     outputHashMode = "flat";
     outputHashAlgo = "sha256";
