@@ -66,6 +66,7 @@ from pytest_snixbuild.engine.errors import (
 from pytest_snixbuild.engine.mount import mount_castore
 from pytest_snixbuild.engine.runtime import Runc, RunResult, new_container_id
 from pytest_snixbuild.engine.stale import KEPT_MARKER, mount_is_dead, recover_stale_state
+from pytest_snixbuild.engine.tmpfs import bundle_tmpfs
 from pytest_snixbuild.oci.bundle import host_output_paths, make_bundle
 from pytest_snixbuild.oci.spec import make_spec
 from pytest_snixbuild.oci.subuid import IdMappings, host_id_mappings
@@ -260,6 +261,10 @@ class OCIBuildService:
     ``runc run``; ``build(request, timeout=...)`` overrides it for one build. ``runtime`` is the
     OCI runtime binary (``runc``; see docs/engine.md about ``crun``). The build's stdout and
     stderr are streamed, line by line, to ``stdout_logger`` and ``stderr_logger``.
+
+    Limits (opt-in, see docs/security.md): ``memory_limit`` bytes for each build's memory cgroup
+    (the OOM killer ends a build that needs more: exit status 137); ``disk_limit`` bytes for each
+    bundle, which is then a tmpfs of that size (a build that fills it gets ENOSPC; root only).
     """
 
     def __init__(
@@ -277,6 +282,8 @@ class OCIBuildService:
         stdout_logger: logging.Logger | None = None,
         stderr_logger: logging.Logger | None = None,
         spec_hook: Callable[[dict[str, Any], BuildRequest], None] | None = None,
+        memory_limit: int | None = None,
+        disk_limit: int | None = None,
     ) -> None:
         if max_concurrent_builds < 1:
             raise EngineConfigError(
@@ -284,6 +291,20 @@ class OCIBuildService:
             )
         if timeout is not None and timeout <= 0:
             raise EngineConfigError(f"timeout is {timeout}: expected a positive number of seconds")
+        for name, limit in (("memory_limit", memory_limit), ("disk_limit", disk_limit)):
+            if limit is not None and (isinstance(limit, bool) or limit < 1):
+                raise EngineConfigError(
+                    f"{name} is {limit!r}: expected a positive number of bytes (or None)"
+                )
+        if disk_limit is not None and os.geteuid() != 0:
+            raise EngineConfigError(
+                "disk_limit needs root: each bundle is a tmpfs of that size, and only root "
+                f"can mount one (running as uid {os.geteuid()})"
+            )
+        #: bytes of memory (and memory+swap) for each build's cgroup; None: no limit
+        self.memory_limit = memory_limit
+        #: bytes for each build's bundle, a tmpfs holding its scratch paths; None: no limit
+        self.disk_limit = disk_limit
         self.bundle_root = Path(bundle_root).absolute()
         self.bundle_root.mkdir(parents=True, exist_ok=True)
         self.store = Store(blob_service, directory_service, None)
@@ -394,13 +415,30 @@ class OCIBuildService:
         succeeded = False
         with ExitStack() as cleanup:
             spec = make_spec(
-                request, rootless=self.rootless, sandbox_shell=shell, mappings=mappings
+                request,
+                rootless=self.rootless,
+                sandbox_shell=shell,
+                mappings=mappings,
+                memory_limit=self.memory_limit,
             )
             if self.spec_hook is not None:
                 self.spec_hook(spec, request)
             outputs = host_output_paths(request, bundle_path)
-            make_bundle(request, spec, bundle_path)
-            cleanup.callback(self._dispose_bundle, bundle_path, lambda: succeeded)
+            if self.disk_limit is None:
+                make_bundle(request, spec, bundle_path)
+                cleanup.callback(self._dispose_bundle, bundle_path, lambda: succeeded)
+            else:
+                # the bundle is a tmpfs: unmounted (unless kept) before the directory goes
+                bundle_path.mkdir()
+                cleanup.callback(self._dispose_bundle, bundle_path, lambda: succeeded)
+                cleanup.enter_context(
+                    bundle_tmpfs(
+                        bundle_path,
+                        self.disk_limit,
+                        keep=lambda: self.keep_failed and not succeeded,
+                    )
+                )
+                make_bundle(request, spec, bundle_path)
             if request.inputs:
                 cleanup.enter_context(
                     mount_castore(request.inputs, self.store, bundle_path / "inputs")

@@ -37,6 +37,10 @@ CONFIG_NAME = "config.json"
 BUILD_SCRATCH = "build"
 DIR_MODE = 0o755
 FILE_MODE = 0o644
+#: the bundle directory itself: only its owner may enter it. A rootless build's container root
+#: is host root, so the build can leave setuid-root files in its scratch directories; no other
+#: host user may reach them (rootful builds can leave setuid files of the build user).
+BUNDLE_MODE = 0o700
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,8 @@ def _write_additional_files(
 def make_bundle(request: BuildRequest, spec: Mapping[str, Any], path: Path) -> Bundle:
     """Write the bundle for ``request`` and ``spec`` at ``path`` (created; must be absent or empty).
 
-    On any error the directory is removed again if this call created it.
+    The directory gets mode 0700 (:data:`BUNDLE_MODE`). On any error it is removed again if this
+    call created it.
     """
     path = Path(path)
     extra: list[tuple[AdditionalFile, list[str]]] = []
@@ -159,7 +164,8 @@ def _write_bundle(
     extra: Sequence[tuple[AdditionalFile, list[str]]],
     owner: tuple[int, int] | None,
 ) -> Bundle:
-    path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    path.mkdir(mode=BUNDLE_MODE, parents=True, exist_ok=True)
+    path.chmod(BUNDLE_MODE)  # also when it existed (empty), whatever the umask
     config_path = path / CONFIG_NAME
     config = json.dumps(spec, separators=(",", ":"), ensure_ascii=False)
     config_path.write_text(config, encoding="utf-8")

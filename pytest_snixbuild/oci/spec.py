@@ -12,7 +12,11 @@ Deliberate differences from snix (docs/oci-spec.md explains each one):
 * capability sets are sorted (snix: HashSet order);
 * the build user's host ids fall back to a fixed id for root without subordinate ids
   (see :mod:`pytest_snixbuild.oci.subuid`);
-* a non-UTF-8 environment value is a :class:`SpecError` (snix panics).
+* a non-UTF-8 environment value is a :class:`SpecError` (snix panics);
+* host trees bind-mounted read-only (the rootless ``/sys``, ``available_ro_paths``) are mounted
+  recursively read-only (``rro``): with a plain ``ro`` their submounts (fusectl, a tmpfs below
+  a read-only path, …) stayed writable in the build;
+* ``memory_limit`` (opt-in) sets ``linux.resources.memory`` (limit and memory+swap).
 """
 
 from __future__ import annotations
@@ -76,7 +80,11 @@ NETWORK_FILES: tuple[str, ...] = ("/etc/resolv.conf", "/etc/services", "/etc/hos
 SCRATCH_OPTIONS = ("rbind", "rw")
 #: ``nosuid`` and ``nodev`` are needed: without them a rootless bind mount fails with EPERM
 INPUT_OPTIONS = ("rbind", "ro", "nosuid", "nodev")
+#: single host files (the sandbox shell, the network files): nothing can be mounted below them
 RO_BIND_OPTIONS = ("rbind", "ro")
+#: host directory trees: ``rro`` (runc >= 1.1, Linux >= 5.12) makes every submount read-only
+#: too; ``ro`` alone applies to the top mount only, and the build could write to the rest
+RO_TREE_OPTIONS = ("rbind", "ro", "rro")
 NOFILE_LIMIT = 1024
 
 
@@ -105,7 +113,12 @@ def base_mounts(*, rootless: bool) -> list[dict[str, Any]]:
     if not rootless:
         devpts.append("gid=5")
     if rootless:
-        sys_mount = _mount("/sys", "none", "/sys", ("nosuid", "noexec", "nodev", "ro", "rbind"))
+        # rro: the host's /sys has submounts (fusectl, cgroup, debugfs, …) that a plain ro
+        # leaves writable, and in a user namespace the build's CAP_DAC_OVERRIDE covers files of
+        # host root (container root is host root)
+        sys_mount = _mount(
+            "/sys", "none", "/sys", ("nosuid", "noexec", "nodev", "ro", "rbind", "rro")
+        )
     else:
         sys_mount = _mount("/sys", "sysfs", "sysfs", ("nosuid", "noexec", "nodev", "ro"))
     return [
@@ -145,7 +158,7 @@ def request_mounts(
             raise SpecError(
                 f"constraints.available_ro_paths: {path!r} is not an absolute host path"
             )
-        mounts.append(_mount(path, "none", path, RO_BIND_OPTIONS))
+        mounts.append(_mount(path, "none", path, RO_TREE_OPTIONS))
     if constraints.provide_bin_sh:
         if not sandbox_shell.startswith("/"):
             raise SpecError(
@@ -190,12 +203,29 @@ def process(request: BuildRequest, *, rootless: bool) -> dict[str, Any]:
     }
 
 
+def resources(memory_limit: int | None) -> dict[str, Any]:
+    """``linux.resources``: oci-spec's empty device list, plus the memory limit if there is one.
+
+    The limit applies to memory and to memory+swap alike, so the build cannot swap; the kernel's
+    OOM killer ends a build that needs more (runc exits 137).
+    """
+    res: dict[str, Any] = {"devices": []}
+    if memory_limit is not None:
+        if isinstance(memory_limit, bool) or not isinstance(memory_limit, int) or memory_limit < 1:
+            raise SpecError(
+                f"memory_limit is {memory_limit!r}: expected a positive number of bytes"
+            )
+        res["memory"] = {"limit": memory_limit, "swap": memory_limit}
+    return res
+
+
 def linux(
     constraints: BuildConstraints | None,
     *,
     rootless: bool,
     mappings: IdMappings,
     cgroups_path: str,
+    memory_limit: int | None = None,
 ) -> dict[str, Any]:
     """``linux``: id mappings, resources, cgroupsPath, namespaces, masked and read-only paths."""
     namespaces = ["pid", "ipc", "uts", "mount"]
@@ -206,7 +236,7 @@ def linux(
     return {
         "uidMappings": [m.to_oci() for m in mappings.uid_map],
         "gidMappings": [m.to_oci() for m in mappings.gid_map],
-        "resources": {"devices": []},
+        "resources": resources(memory_limit),
         "cgroupsPath": cgroups_path,
         "namespaces": [{"type": t} for t in namespaces],
         "maskedPaths": list(MASKED_PATHS),
@@ -221,13 +251,15 @@ def make_spec(
     sandbox_shell: str,
     mappings: IdMappings | None = None,
     cgroups_path: str | None = None,
+    memory_limit: int | None = None,
 ) -> dict[str, Any]:
     """The runtime spec for ``request``, as JSON data in snix's key order.
 
     ``rootless`` adds a user namespace (and the rootless mounts and 14 capabilities);
     ``sandbox_shell`` is the absolute host path mounted at ``/bin/sh`` when the request asks for
     it. Without ``mappings`` the running user's are read; without ``cgroups_path`` a fresh one is
-    drawn (:func:`default_cgroups_path`).
+    drawn (:func:`default_cgroups_path`). ``memory_limit`` (bytes) caps the build's cgroup
+    (:func:`resources`); None, the default, sets no limit, as snix.
     """
     if mappings is None:
         mappings = host_id_mappings(rootless=rootless)
@@ -245,6 +277,10 @@ def make_spec(
         "hostname": HOSTNAME,
         "annotations": {},
         "linux": linux(
-            constraints, rootless=rootless, mappings=mappings, cgroups_path=cgroups_path
+            constraints,
+            rootless=rootless,
+            mappings=mappings,
+            cgroups_path=cgroups_path,
+            memory_limit=memory_limit,
         ),
     }

@@ -42,6 +42,10 @@ def _expected(example: dict[str, Any], mode: str) -> dict[str, Any]:
     caps = want["process"]["capabilities"]
     for name in caps:
         caps[name] = sorted(caps[name])
+    # difference 4: host trees are bound recursively read-only (rootless /sys; ro paths)
+    for mount in want["mounts"]:
+        if mount["destination"] == "/sys" and "rbind" in mount["options"]:
+            mount["options"] = [*mount["options"], "rro"]
     return want
 
 
@@ -139,8 +143,9 @@ def test_mount_order(make_request: Callable[..., BuildRequest], pure_spec: SpecF
         "destination": "/usr/lib",
         "type": "none",
         "source": "/usr/lib",
-        "options": ["rbind", "ro"],
+        "options": ["rbind", "ro", "rro"],
     }
+    assert by_dest["/bin/sh"]["options"] == ["rbind", "ro"]
     assert by_dest["/bin/sh"]["source"] == "/bin/busybox"
     assert by_dest["/etc/hosts"]["source"] == "/etc/hosts"
 
@@ -199,7 +204,7 @@ def test_rootless_and_rootful_mounts_differ_as_in_oci_spec(
         "destination": "/sys",
         "type": "none",
         "source": "/sys",
-        "options": ["nosuid", "noexec", "nodev", "ro", "rbind"],
+        "options": ["nosuid", "noexec", "nodev", "ro", "rbind", "rro"],
     }
     assert rootful["/sys"]["type"] == "sysfs"
     assert "gid=5" in rootful["/dev/pts"]["options"]
