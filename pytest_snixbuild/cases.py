@@ -13,8 +13,10 @@ work) whose id is the file's stem. Running it:
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,14 @@ import pytest
 from pytest_snixbuild.engine.errors import BuildError
 from pytest_snixbuild.engine.expect import check_expectations
 from pytest_snixbuild.errors import SnixError
-from pytest_snixbuild.harness import SnixHarness
+from pytest_snixbuild.harness import SnixHarness, attach_logs
 from pytest_snixbuild.oci.normalize import normalize_spec
 from pytest_snixbuild.options import case_dirs, get_option
 from pytest_snixbuild.request.model import BuildResult
 from pytest_snixbuild.request.toml_case import Case, load_case
 
+#: TOML files that are tools' configuration, never cases
+CONFIG_FILES = frozenset({"pyproject.toml", "pytest.toml", "ruff.toml", "Cargo.toml", "uv.toml"})
 #: the snapshot name of a case's rootful spec: ``__snapshots__/<stem>/<stem>[rootful].json``
 ROOTFUL_SNAPSHOT = "rootful"
 
@@ -36,7 +40,7 @@ ROOTFUL_SNAPSHOT = "rootful"
 def is_case_file(config: pytest.Config, path: Path) -> bool:
     """Whether pytest should collect ``path`` as a case: it matches ``--snix-cases`` and lies
     under a ``snix_case_dirs`` directory or under a path given on the command line."""
-    if path.suffix != ".toml" or path.name == "pyproject.toml":
+    if path.suffix != ".toml" or path.name.startswith(".") or path.name in CONFIG_FILES:
         return False
     if not fnmatch.fnmatch(path.name, str(get_option(config, "snix_cases"))):
         return False
@@ -86,13 +90,17 @@ def run_case(path: Path, harness: SnixHarness, snapshot: Any, item: pytest.Item)
     except SnixError as exc:
         pytest.fail(str(exc), pytrace=False)
     request = harness.modify_request(case.request, case)
-    # both modes are always snapshotted, so the snapshot files do not depend on the run's mode
-    rootless_spec = normalize_spec(harness.spec_for(request, rootless=True))
-    assert rootless_spec == snapshot, f"{path.name}: the rootless config.json snapshot differs"
-    rootful_spec = normalize_spec(harness.spec_for(request, rootless=False))
-    assert rootful_spec == snapshot(name=ROOTFUL_SNAPSHOT), (
-        f"{path.name}: the rootful config.json snapshot differs"
+    # both modes are always snapshotted, so the snapshot files do not depend on the run's mode;
+    # both are compared before failing, so that syrupy sees both snapshots as used
+    rootless = compare_snapshot(snapshot, harness.spec_for(request, rootless=True), path, None)
+    rootful = compare_snapshot(
+        snapshot, harness.spec_for(request, rootless=False), path, ROOTFUL_SNAPSHOT
     )
+    if rootless is not None or rootful is not None:
+        shown = [d.message for d in (rootless, rootful) if d is not None]
+        if rootless is not None and rootful is not None and rootless.same_change(rootful):
+            shown = [rootless.message, f"{rootful.location} (rootful) differs in the same way"]
+        pytest.fail("\n\n".join(shown) + f"\n\n{UPDATE_HINT}", pytrace=False)
     harness.require_runc()
     outcome: BuildResult | BuildError
     try:
@@ -101,7 +109,77 @@ def run_case(path: Path, harness: SnixHarness, snapshot: Any, item: pytest.Item)
         outcome = exc
     problems = check_case(case, request, outcome, harness)
     if problems:
+        if isinstance(outcome, BuildResult):
+            # the build ran but made the wrong thing: its logs help too
+            attach_logs(item, outcome.stdout, outcome.stderr, None)
+        elif outcome.bundle_path is not None:
+            problems.append(f"the failed build's bundle is kept at {outcome.bundle_path}")
         pytest.fail(f"{path}:\n" + "\n".join(f"- {p}" for p in problems), pytrace=False)
+
+
+#: the last line of a snapshot mismatch
+UPDATE_HINT = "Review the change; to accept it, run: pytest --snapshot-update"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotMismatch:
+    """A spec that does not match its snapshot file: where, and how (a unified diff; ``hunks``
+    are its lines without file names and line numbers, to spot the same change twice)."""
+
+    location: Path
+    message: str
+    hunks: tuple[str, ...] = ()
+
+    def same_change(self, other: SnapshotMismatch) -> bool:
+        return bool(self.hunks) and self.hunks == other.hunks
+
+
+def compare_snapshot(
+    snapshot: Any, spec: dict[str, Any], path: Path, name: str | None
+) -> SnapshotMismatch | None:
+    """Compare the normalized ``spec`` with the snapshot ``name`` (None: the case's own name);
+    None when it matches (or was written by ``--snapshot-update``), else a readable message
+    with a unified diff from the snapshot file to the spec the case makes now."""
+    target = snapshot if name is None else snapshot(name=name)
+    if target == normalize_spec(spec):
+        return None
+    mode = "rootless" if name is None else name
+    result = snapshot.executions[snapshot.num_executions - 1]
+    location = _relative(Path(result.snapshot_location))
+    if result.exception is not None or not isinstance(result.asserted_data, str):
+        details = "\n".join(snapshot.get_assert_diff())
+        return SnapshotMismatch(
+            location,
+            f"{path.name}: cannot compare the {mode} config.json with {location}:\n{details}",
+        )
+    if result.recalled_data is None:
+        return SnapshotMismatch(
+            location,
+            f"{path.name}: the {mode} config.json has no snapshot yet ({location} does not exist)",
+        )
+    lines = [
+        line if line.endswith("\n") else line + "\n"
+        for line in difflib.unified_diff(
+            str(result.recalled_data).splitlines(keepends=True),
+            result.asserted_data.splitlines(keepends=True),
+            fromfile=f"{location} (snapshot)",
+            tofile=f"{path.name} ({mode} config.json now)",
+        )
+    ]
+    diff = "".join(lines).rstrip("\n")
+    return SnapshotMismatch(
+        location,
+        f"{path.name}: the {mode} config.json differs from its snapshot:\n{diff}",
+        tuple(line for line in lines[2:] if not line.startswith("@@")),
+    )
+
+
+def _relative(path: Path) -> Path:
+    """``path`` relative to the working directory when it is below it (shorter messages)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def check_case(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from pytest_snixbuild.castore.store import Store
 from pytest_snixbuild.engine.service import OCIBuildService
 from pytest_snixbuild.harness import SnixHarness, get_harness
 from pytest_snixbuild.oci.normalize import normalize_spec
-from pytest_snixbuild.request.model import BuildRequest, BuildResult
+from pytest_snixbuild.request.model import BuildRequest, BuildResult, EnvVar
 from pytest_snixbuild.request.toml_case import Case, load_case
 from pytest_snixbuild.request.validation import validate_request
 from pytest_snixbuild.snapshot import OciSpecExtension
@@ -44,21 +44,37 @@ RequestFactory = Callable[..., BuildRequest]
 
 
 @pytest.fixture
-def snix_request(snix_store: Store, request: pytest.FixtureRequest) -> RequestFactory:
+def snix_request(
+    snix_harness: SnixHarness, snix_store: Store, request: pytest.FixtureRequest
+) -> RequestFactory:
     """Make a BuildRequest: ``snix_request("case.toml")`` loads a case (relative to the test
-    file), ``snix_request(command_args=[...], outputs=[...], ...)`` builds one in Python."""
+    file), ``snix_request(command_args=[...], outputs=[...], ...)`` builds one in Python from
+    :class:`BuildRequest`'s fields (validated; ``environment_vars`` may be a mapping). A loaded
+    case goes through the ``pytest_snixbuild_modify_request`` hook, as a collected case does."""
     base = Path(request.node.path).parent
 
     def make(path: str | Path | None = None, **fields: Any) -> BuildRequest:
         if path is not None:
             if fields:
                 raise TypeError("snix_request takes a case path or request fields, not both")
-            return load_case(base / path, snix_store).request
+            case = load_case(base / path, snix_store)
+            return snix_harness.modify_request(case.request, case)
+        env = fields.get("environment_vars")
+        if isinstance(env, Mapping):
+            fields["environment_vars"] = env_vars(env)
         built = BuildRequest(**fields)
         validate_request(built)
         return built
 
     return make
+
+
+def env_vars(env: Mapping[str, str | bytes]) -> tuple[EnvVar, ...]:
+    """A mapping of environment variables as the sorted ``EnvVar`` tuple a request holds."""
+    return tuple(
+        EnvVar(key, value.encode() if isinstance(value, str) else value)
+        for key, value in sorted(env.items(), key=lambda kv: kv[0].encode())
+    )
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from pytest_snixbuild.engine.service import OCIBuildService, find_sandbox_shell
 from pytest_snixbuild.engine.stale import recover_stale_state
 from pytest_snixbuild.oci.spec import make_spec
 from pytest_snixbuild.oci.subuid import host_id_mappings
-from pytest_snixbuild.options import get_option, timeout_of
+from pytest_snixbuild.options import get_option, store_dir_of, timeout_of
 from pytest_snixbuild.request.model import BuildRequest, BuildResult
 from pytest_snixbuild.request.toml_case import Case
 
@@ -38,6 +38,12 @@ from pytest_snixbuild.request.toml_case import Case
 FALLBACK_SHELL = "/bin/sh"
 
 harness_key = pytest.StashKey["SnixHarness"]()
+#: the name of the session's default store, under basetemp
+STORE_DIRNAME = "snix-store"
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +106,13 @@ class SnixHarness:
         self.rootless = bool(config.getini("snix_rootless") if rootless is None else rootless)
         self.keep_failed = bool(get_option(config, "snix_keep_failed"))
         self.timeout = timeout_of(config)
-        store_opt = str(get_option(config, "snix_store") or "")
-        self.store_dir: Path | None = Path(store_opt).absolute() if store_opt else None
+        self.store_dir: Path | None = store_dir_of(config)
         self.stats = BuildStats()
         self._basetemp: Path | None = None
         self._store: Store | None = None
         self._engine: OCIBuildService | None = None
         self._lock = threading.RLock()
+        self._unavailable: tuple[str] | None = None
 
     # -- places --------------------------------------------------------------------------------
     def set_basetemp(self, basetemp: Path) -> None:
@@ -114,13 +120,23 @@ class SnixHarness:
 
     @property
     def worker_id(self) -> str:
-        return os.environ.get("PYTEST_XDIST_WORKER", "main")
+        workerinput = getattr(self.config, "workerinput", None)
+        return str(workerinput["workerid"]) if workerinput else "main"
 
     def default_store_dir(self) -> Path:
         """Under basetemp; shared by the workers of an xdist run (their basetemps' parent)."""
         assert self._basetemp is not None, "the harness needs pytest's basetemp first"
-        shared = self._basetemp.parent if "PYTEST_XDIST_WORKER" in os.environ else self._basetemp
-        return shared / "snix-store"
+        shared = self._basetemp.parent if _is_xdist_worker(self.config) else self._basetemp
+        return shared / STORE_DIRNAME
+
+    def store_description(self) -> str:
+        """The store's path for the report header (the controller's, under xdist)."""
+        if self.store_dir is not None:
+            return str(self.store_dir)
+        factory = getattr(self.config, "_tmp_path_factory", None)
+        if factory is None:
+            return f"<basetemp>/{STORE_DIRNAME}"
+        return str(factory.getbasetemp() / STORE_DIRNAME)
 
     @property
     def store(self) -> Store:
@@ -166,7 +182,12 @@ class SnixHarness:
 
     # -- availability --------------------------------------------------------------------------
     def unavailable_reason(self) -> str | None:
-        """Why real builds cannot run here, or None when they can."""
+        """Why real builds cannot run here, or None when they can (checked once)."""
+        if self._unavailable is None:
+            self._unavailable = (self._check_available() or "",)
+        return self._unavailable[0] or None
+
+    def _check_available(self) -> str | None:
         if shutil.which(self.runtime) is None:
             return f"the OCI runtime {self.runtime!r} is not installed (apt-get install runc)"
         fuse = fuse_available()

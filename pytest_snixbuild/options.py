@@ -154,3 +154,15 @@ def timeout_of(config: pytest.Config) -> float | None:
 def case_dirs(config: pytest.Config) -> list[Path]:
     """The ``snix_case_dirs`` ini entries, resolved against the rootdir."""
     return [(config.rootpath / d).resolve() for d in config.getini(CASE_DIRS_INI)]
+
+
+def store_dir_of(config: pytest.Config) -> Path | None:
+    """The ``--snix-store`` directory (relative to where pytest was started) or the
+    ``snix_store`` ini value (relative to the rootdir); None for the session's own store."""
+    given = config.getoption("snix_store", default=None)
+    if given:
+        return (config.invocation_params.dir / str(given)).resolve()
+    ini = str(config.getini("snix_store") or "")
+    if ini:
+        return (config.rootpath / ini).resolve()
+    return None

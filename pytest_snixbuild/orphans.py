@@ -7,26 +7,44 @@ reports them, and deletes them on ``--snapshot-update``.
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 SNAPSHOT_DIRNAME = "__snapshots__"
 
 
-def find_orphans(case_dirs: Iterable[Path]) -> list[Path]:
-    """Snapshot directories of cases that no longer exist, under every directory given."""
+def find_orphans(case_dirs: Iterable[Path], skip_dirs: Sequence[str] = ()) -> list[Path]:
+    """Snapshot directories of cases that no longer exist, under every directory given.
+
+    Directories whose name starts with ``.``, matches a pattern of ``skip_dirs`` (pytest's
+    ``norecursedirs``) or that hold a virtualenv are not searched."""
     orphans: set[Path] = set()
     for root in case_dirs:
-        if not root.is_dir():
-            continue
-        for snapdir in root.rglob(SNAPSHOT_DIRNAME):
-            if not snapdir.is_dir():
-                continue
+        for snapdir in _snapshot_dirs(root, skip_dirs):
             for sub in sorted(snapdir.iterdir()):
                 if _is_case_snapshot_dir(sub) and not _case_exists(snapdir.parent, sub.name):
                     orphans.add(sub)
     return sorted(orphans)
+
+
+def _snapshot_dirs(root: Path, skip_dirs: Sequence[str]) -> Iterator[Path]:
+    if not root.is_dir():
+        return
+    for dirpath, dirnames, _files in os.walk(root):
+        here = Path(dirpath)
+        if SNAPSHOT_DIRNAME in dirnames:
+            yield here / SNAPSHOT_DIRNAME
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if d != SNAPSHOT_DIRNAME
+            and not d.startswith(".")
+            and not any(fnmatch.fnmatch(d, pattern) for pattern in skip_dirs)
+            and not (here / d / "pyvenv.cfg").exists()
+        ]
 
 
 def _is_case_snapshot_dir(path: Path) -> bool:

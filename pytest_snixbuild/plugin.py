@@ -25,7 +25,7 @@ from pytest_snixbuild.fixtures import (  # noqa: F401 - fixtures are found by na
     snix_store,
 )
 from pytest_snixbuild.harness import SnixHarness, get_harness, harness_key
-from pytest_snixbuild.options import add_options, case_dirs
+from pytest_snixbuild.options import OptionError, add_options, case_dirs
 from pytest_snixbuild.orphans import delete_orphans, find_orphans
 from pytest_snixbuild.reporting import header_lines, summary_lines
 
@@ -50,7 +50,10 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{RUNC_MARKER}: the test needs a real OCI runtime (runc) and FUSE; "
         "skipped unless pytest runs with --snix-runc",
     )
-    config.stash[harness_key] = SnixHarness(config)
+    try:
+        config.stash[harness_key] = SnixHarness(config)
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
         # plain `pytest`: collect the case directories too
         config.args.extend(str(d) for d in case_dirs(config) if d.is_dir())
@@ -94,6 +97,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A ``snix_runc`` test skips (or with --snix-strict fails) when builds cannot run here.
+    Cases check this themselves, after their snapshots."""
+    if item.get_closest_marker(RUNC_MARKER) is not None and not isinstance(item, CaseItem):
+        get_harness(item.config).require_runc()
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     return header_lines(get_harness(config))
 
@@ -117,7 +128,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return
-    orphans = find_orphans(_orphan_roots(config))
+    if config.option.collectonly:
+        return
+    orphans = find_orphans(_orphan_roots(config), config.getini("norecursedirs"))
     config.stash[orphans_key] = orphans
     if orphans and not config.getoption("update_snapshots", default=False):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -132,11 +145,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_sep("-", "snixbuild orphaned snapshots")
         if update:
             for path in delete_orphans(orphans):
-                terminalreporter.write_line(f"Deleted orphaned case snapshot {path}")
+                terminalreporter.write_line(
+                    f"Deleted orphaned case snapshot {_shown(config, path)}"
+                )
         else:
             for path in orphans:
                 terminalreporter.write_line(
-                    f"orphaned snapshot {path}: its case {path.name}.toml no longer exists"
+                    f"orphaned snapshot {_shown(config, path)}: its case "
+                    f"{_shown(config, path.parent.parent / path.name)}.toml no longer exists"
                 )
             terminalreporter.write_line(
                 f"{len(orphans)} orphaned case snapshot(s): re-run with --snapshot-update "
@@ -147,6 +163,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_sep("-", "snixbuild summary")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def _shown(config: pytest.Config, path: Path) -> str:
+    """``path`` relative to the directory pytest was started in, when it is below it."""
+    try:
+        return str(path.relative_to(config.invocation_params.dir))
+    except ValueError:
+        return str(path)
 
 
 class _XdistHooks:

@@ -16,8 +16,12 @@ def header_lines(harness: SnixHarness) -> list[str]:
     version = runtime_version(harness.runtime) or "not found"
     fuse = fuse_available() or "available"
     mode = "rootless (user namespace)" if harness.rootless else "rootful"
-    store = str(harness.store_dir) if harness.store_dir else "a session store under basetemp"
-    return [f"snixbuild: runtime {harness.runtime} ({version}), {mode}, FUSE {fuse}, store {store}"]
+    store = harness.store_description()
+    strict = ", strict" if harness.strict else ""
+    return [
+        f"snixbuild: runtime {harness.runtime} ({version}), {mode}, FUSE {fuse}, "
+        f"store {store}{strict}"
+    ]
 
 
 def summary_lines(records: Sequence[BuildRecord]) -> list[str]:
