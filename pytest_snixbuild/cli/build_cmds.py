@@ -12,20 +12,23 @@ import argparse
 import contextlib
 import json
 import logging
-import shutil
-import signal
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from pytest_snixbuild.castore.nar import nar_hash
 from pytest_snixbuild.castore.store import Store
+from pytest_snixbuild.cli.common import (
+    add_mode_options,
+    add_timeout_option,
+    bundle_root_for,
+    open_store,
+    terminate_as_interrupt,
+)
 from pytest_snixbuild.engine.errors import BuildError
 from pytest_snixbuild.engine.expect import check_expectations, format_nar_hash, format_report
-from pytest_snixbuild.engine.service import RUNTIME_STATE_DIR, OCIBuildService
+from pytest_snixbuild.engine.service import OCIBuildService
 from pytest_snixbuild.request.json_form import node_to_json
 from pytest_snixbuild.request.model import BuildResult
 from pytest_snixbuild.request.toml_case import load_case
@@ -79,44 +82,6 @@ def failure_text(error: BuildError) -> str:
 
 
 @contextlib.contextmanager
-def _bundle_root(given: str | None) -> Iterator[Path]:
-    """The given bundle root, or a temporary one removed afterwards (unless a kept bundle is in
-    it)."""
-    if given:
-        yield Path(given)
-        return
-    root = Path(tempfile.mkdtemp(prefix="snixbuild-bundles-"))
-    try:
-        yield root
-    finally:
-        state = root / RUNTIME_STATE_DIR
-        with contextlib.suppress(OSError):
-            state.rmdir()
-        if any(root.iterdir()):
-            print(f"snixbuild: bundles kept in {root}", file=sys.stderr)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt (so the build is cleaned up) while the build runs."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
 def _stream_build_logs(verbose: bool) -> Iterator[None]:
     if not verbose:
         yield
@@ -139,11 +104,11 @@ def _stream_build_logs(verbose: bool) -> Iterator[None]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    store = Store.open(Path(args.store)) if args.store else Store.memory()
+    store = open_store(args.store)
     case = load_case(Path(args.case), store)
     with (
-        _bundle_root(args.bundle_root) as bundle_root,
-        _terminate_as_interrupt(),
+        bundle_root_for(args.bundle_root) as bundle_root,
+        terminate_as_interrupt(),
         _stream_build_logs(args.verbose),
     ):
         service = OCIBuildService.from_store(
@@ -181,16 +146,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "build",
@@ -206,32 +161,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help="on-disk castore for inputs and outputs (default: in memory, discarded)",
     )
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--rootless",
-        dest="rootless",
-        action="store_true",
-        default=True,
-        help="run the build in a user namespace (default, as snix)",
-    )
-    mode.add_argument(
-        "--rootful",
-        dest="rootless",
-        action="store_false",
-        help="run the build without a user namespace (needs root)",
-    )
+    add_mode_options(p)
     p.add_argument(
         "--keep-failed",
         action="store_true",
         help="keep the bundle of a failed build for inspection (its path is printed)",
     )
-    p.add_argument(
-        "--timeout",
-        metavar="S",
-        type=_positive_seconds,
-        default=None,
-        help="kill the build after S seconds (default: no timeout)",
-    )
+    add_timeout_option(p)
     p.add_argument(
         "--json",
         action="store_true",

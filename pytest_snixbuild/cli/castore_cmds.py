@@ -11,7 +11,7 @@ from pathlib import Path
 from pytest_snixbuild.castore.errors import CastoreError
 from pytest_snixbuild.castore.ingest import ingest_path
 from pytest_snixbuild.castore.nar import iter_nar_path, nar_hash_path
-from pytest_snixbuild.castore.store import Store
+from pytest_snixbuild.cli.common import open_store
 from pytest_snixbuild.nix.hashes import NixHash
 from pytest_snixbuild.request.json_form import node_to_json
 
@@ -29,7 +29,7 @@ def _existing(path: str) -> Path:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     path = _existing(args.path)
-    store = Store.open(Path(args.store)) if args.store else Store.memory()
+    store = open_store(args.store)
     node = ingest_path(path, store)
     print(json.dumps(node_to_json(node)))
     return 0

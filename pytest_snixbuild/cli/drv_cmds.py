@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_snixbuild.castore.store import Store
-from pytest_snixbuild.cli.build_cmds import (
-    _bundle_root,
-    _positive_seconds,
-    _terminate_as_interrupt,
+from pytest_snixbuild.cli.common import (
+    add_mode_options,
+    add_timeout_option,
+    bundle_root_for,
+    open_store,
+    terminate_as_interrupt,
 )
 from pytest_snixbuild.engine.service import OCIBuildService
 from pytest_snixbuild.nix.build import (
@@ -88,7 +89,7 @@ def cmd_paths(args: argparse.Namespace) -> int:
 
 def cmd_request(args: argparse.Namespace) -> int:
     drv, _path = read_drv(args.drv)
-    castore = Store.open(Path(args.castore)) if args.castore else Store.memory()
+    castore = open_store(args.castore)
     inputs = input_closure(drv, Path(args.store), castore, references=args.references)
     request = derivation_to_build_request(drv, inputs)
     obj = request_to_json(request)
@@ -112,8 +113,8 @@ def build_text(built: DerivationBuildResult) -> str:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    castore = Store.open(Path(args.castore)) if args.castore else Store.memory()
-    with _bundle_root(args.bundle_root) as bundle_root, _terminate_as_interrupt():
+    castore = open_store(args.castore)
+    with bundle_root_for(args.bundle_root) as bundle_root, terminate_as_interrupt():
         engine = OCIBuildService.from_store(
             bundle_root,
             castore,
@@ -245,27 +246,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help="on-disk castore for inputs and outputs (default: in memory, discarded)",
     )
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--rootless",
-        dest="rootless",
-        action="store_true",
-        default=True,
-        help="run the build in a user namespace (default, as snix)",
-    )
-    mode.add_argument(
-        "--rootful",
-        dest="rootless",
-        action="store_false",
-        help="run the build without a user namespace (needs root)",
-    )
-    p.add_argument(
-        "--timeout",
-        metavar="S",
-        type=_positive_seconds,
-        default=None,
-        help="kill a build after S seconds (default: no timeout)",
-    )
+    add_mode_options(p)
+    add_timeout_option(p)
     p.add_argument(
         "--keep-failed",
         action="store_true",

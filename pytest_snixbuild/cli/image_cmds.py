@@ -11,18 +11,20 @@ build's status (100 failed, 101 timed out, 125 runtime error) when the build fai
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import shutil
-import signal
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from pytest_snixbuild.castore.store import Store
-from pytest_snixbuild.engine.service import RUNTIME_STATE_DIR, OCIBuildService
+from pytest_snixbuild.cli.common import (
+    add_mode_options,
+    add_timeout_option,
+    bundle_root_for,
+    open_store,
+    positive_int,
+    terminate_as_interrupt,
+)
+from pytest_snixbuild.engine.service import OCIBuildService
 from pytest_snixbuild.errors import SnixError
 from pytest_snixbuild.image.api import ImageResult, build_image
 from pytest_snixbuild.image.errors import ImageOptionError
@@ -42,35 +44,6 @@ class ImageSourceError(SnixError):
     """``--from`` names something that is neither a case file nor a derivation."""
 
 
-@contextlib.contextmanager
-def _temporary_bundle_root() -> Iterator[Path]:
-    root = Path(tempfile.mkdtemp(prefix="snixbuild-image-bundles-"))
-    try:
-        yield root
-    finally:
-        with contextlib.suppress(OSError):
-            (root / RUNTIME_STATE_DIR).rmdir()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt while building, so everything is cleaned up."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def request_from(source: Path, store: Store, nix_store: Path) -> BuildRequest:
     """The BuildRequest of a case file or a derivation; inputs are ingested into ``store``."""
     if source.suffix == ".toml":
@@ -79,8 +52,8 @@ def request_from(source: Path, store: Store, nix_store: Path) -> BuildRequest:
         return load_case(source, store).request
     if source.suffix == ".drv":
         from pytest_snixbuild.nix.aterm import parse_derivation
+        from pytest_snixbuild.nix.build import derivation_request
         from pytest_snixbuild.nix.closure import input_closure
-        from pytest_snixbuild.nix.to_request import derivation_to_build_request
 
         try:
             data = source.read_bytes()
@@ -89,7 +62,7 @@ def request_from(source: Path, store: Store, nix_store: Path) -> BuildRequest:
                 f"--from {source}: cannot read: {exc.strerror} (expected a derivation .drv file)"
             ) from None
         drv = parse_derivation(data, str(source))
-        return derivation_to_build_request(drv, input_closure(drv, nix_store, store))
+        return derivation_request(drv, input_closure(drv, nix_store, store))
     raise ImageSourceError(
         f"--from {source}: expected a case file (.toml) or a Nix derivation (.drv)"
     )
@@ -151,7 +124,7 @@ def _argv_option(text: str, what: str) -> list[str]:
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    store = Store.open(Path(args.store)) if args.store else Store.memory()
+    store = open_store(args.store)
     source = Path(args.source)
     if not source.exists():
         raise ImageSourceError(f"--from {source}: no such file (expected CASE.toml or FILE.drv)")
@@ -163,7 +136,7 @@ def cmd_image(args: argparse.Namespace) -> int:
             f"--max-layers {args.max_layers}: expected at least 2 (a store layer and the "
             "symlink layer), or --no-symlink-layer"
         )
-    with _temporary_bundle_root() as bundle_root, _terminate_as_interrupt():
+    with bundle_root_for(None) as bundle_root, terminate_as_interrupt():
         request = request_from(source, store, Path(args.nix_store))
         service = OCIBuildService.from_store(
             bundle_root, store, rootless=args.rootless, timeout=args.timeout
@@ -208,26 +181,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected at least 1")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "image",
@@ -254,14 +207,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--max-layers",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_LAYERS,
         metavar="N",
         help=f"at most N layers, the symlink layer included (default {DEFAULT_MAX_LAYERS})",
     )
     p.add_argument(
         "--popular-threshold",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_POPULAR_THRESHOLD,
         metavar="N",
         help="a path referred to by N or more others gets its own layer "
@@ -269,7 +222,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--large-threshold",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_LARGE_THRESHOLD,
         metavar="BYTES",
         help="a path whose closure has BYTES or more gets its own layer "
@@ -305,7 +258,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="put every input of the build in the image, not only those the outputs need",
     )
     p.add_argument(
-        "--workers", type=_positive_int, default=2, metavar="N", help="layers built at once"
+        "--workers", type=positive_int, default=2, metavar="N", help="layers built at once"
     )
     p.add_argument("--architecture", default="amd64", help="config architecture (default amd64)")
     p.add_argument(
@@ -314,20 +267,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         help="for a .drv: the Nix store directory holding its inputs (default /nix/store)",
     )
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--rootless",
-        dest="rootless",
-        action="store_true",
-        default=True,
-        help="build in a user namespace (default)",
-    )
-    mode.add_argument(
-        "--rootful", dest="rootless", action="store_false", help="build without one (root)"
-    )
-    p.add_argument(
-        "--timeout", type=_positive_seconds, default=None, metavar="S", help="build timeout"
-    )
+    add_mode_options(p)
+    add_timeout_option(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_image)
 

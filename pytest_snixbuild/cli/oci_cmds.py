@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pytest_snixbuild.castore.store import Store
+from pytest_snixbuild.cli.common import add_mode_options, open_store
 from pytest_snixbuild.oci.bundle import host_output_paths, make_bundle
 from pytest_snixbuild.oci.normalize import normalize_spec
 from pytest_snixbuild.oci.spec import make_spec
@@ -22,7 +22,7 @@ DEFAULT_SANDBOX_SHELL = "/bin/busybox"
 def _load_request(args: argparse.Namespace) -> BuildRequest:
     from pytest_snixbuild.request.toml_case import load_case
 
-    store = Store.open(Path(args.store)) if args.store else Store.memory()
+    store = open_store(args.store)
     return load_case(Path(args.case), store).request
 
 
@@ -60,20 +60,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("case", metavar="CASE.toml", help="the case file")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--rootless",
-        dest="rootless",
-        action="store_true",
-        default=True,
-        help="run the build in a user namespace (the default, as snix)",
-    )
-    mode.add_argument(
-        "--rootful",
-        dest="rootless",
-        action="store_false",
-        help="no user namespace: the build runs as host uid 1000, gid 100",
-    )
+    add_mode_options(parser)
     parser.add_argument(
         "--store", metavar="DIR", help="castore directory for the case's inputs (default: memory)"
     )

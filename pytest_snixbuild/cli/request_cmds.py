@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from pytest_snixbuild.castore.store import Store
+from pytest_snixbuild.cli.common import open_store
 from pytest_snixbuild.errors import SnixError
 from pytest_snixbuild.request.json_form import request_to_json
 from pytest_snixbuild.request.proto import decode_build_request, encode_build_request
@@ -19,7 +20,7 @@ class RequestFileError(SnixError):
 
 
 def _store(args: argparse.Namespace) -> Store:
-    return Store.open(Path(args.store)) if args.store else Store.memory()
+    return open_store(args.store)
 
 
 def _print_json(obj: object) -> None:

@@ -1,0 +1,109 @@
+"""What several ``snixbuild`` commands share: option types, the build options, the store, the
+bundle root and SIGTERM handling."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+from pytest_snixbuild.castore.store import Store
+from pytest_snixbuild.engine.service import RUNTIME_STATE_DIR
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected at least 1")
+    return value
+
+
+def add_mode_options(parser: argparse.ArgumentParser) -> None:
+    """``--rootless`` (the default, as snix) and ``--rootful``, into ``args.rootless``."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--rootless",
+        dest="rootless",
+        action="store_true",
+        default=True,
+        help="run the build in a user namespace (default, as snix)",
+    )
+    mode.add_argument(
+        "--rootful",
+        dest="rootless",
+        action="store_false",
+        help="run the build without a user namespace (needs root)",
+    )
+
+
+def add_timeout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        metavar="S",
+        type=positive_seconds,
+        default=None,
+        help="kill the build after S seconds (default: no timeout)",
+    )
+
+
+def open_store(path: str | None) -> Store:
+    """The on-disk castore at ``path``, or a store in memory (discarded at exit)."""
+    return Store.open(Path(path)) if path else Store.memory()
+
+
+@contextlib.contextmanager
+def bundle_root_for(given: str | None) -> Iterator[Path]:
+    """The given bundle root, or a temporary one removed afterwards (unless a kept bundle is in
+    it, whose place is then printed)."""
+    if given:
+        yield Path(given)
+        return
+    root = Path(tempfile.mkdtemp(prefix="snixbuild-bundles-"))
+    try:
+        yield root
+    finally:
+        with contextlib.suppress(OSError):
+            (root / RUNTIME_STATE_DIR).rmdir()
+        if any(root.iterdir()):
+            print(f"snixbuild: bundles kept in {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """While building, SIGTERM raises KeyboardInterrupt, so that everything is cleaned up."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
