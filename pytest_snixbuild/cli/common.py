@@ -107,3 +107,23 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def command_group(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    help: str,
+    description: str,
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """A command with sub-commands (``snixbuild drv show``…); alone it prints its help and
+    exits 2. Returns the sub-command parsers to add to."""
+    top = subparsers.add_parser(name, help=help, description=description)
+    sub = top.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
+
+    def cmd_help(_args: argparse.Namespace) -> int:
+        top.print_help(sys.stderr)
+        return 2
+
+    top.set_defaults(func=cmd_help)
+    return sub

@@ -12,6 +12,7 @@ from pytest_snixbuild.cli.common import (
     add_mode_options,
     add_timeout_option,
     bundle_root_for,
+    command_group,
     open_store,
     terminate_as_interrupt,
 )
@@ -161,19 +162,13 @@ def _store_option(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    top = subparsers.add_parser(
+    sub = command_group(
+        subparsers,
         "drv",
         help="read Nix derivations and turn them into build requests",
         description="Work with Nix derivations (.drv files, ATerm): show them as JSON, check "
         "their paths, turn them into BuildRequests (docs/derivations.md).",
     )
-    sub = top.add_subparsers(dest="drv_command", metavar="SUBCOMMAND")
-
-    def cmd_help(_args: argparse.Namespace) -> int:
-        top.print_help(sys.stderr)
-        return 2
-
-    top.set_defaults(func=cmd_help)
 
     p = sub.add_parser(
         "show",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pytest_snixbuild.castore.store import Store
-from pytest_snixbuild.cli.common import open_store
+from pytest_snixbuild.cli.common import command_group, open_store
 from pytest_snixbuild.errors import SnixError
 from pytest_snixbuild.request.json_form import request_to_json
 from pytest_snixbuild.request.proto import decode_build_request, encode_build_request
@@ -91,19 +91,13 @@ def _store_option(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    top = subparsers.add_parser(
+    sub = command_group(
+        subparsers,
         "request",
         help="show, check, encode and decode build requests",
         description="Work with BuildRequests: TOML case files (docs/toml-format.md), their "
         "canonical JSON form and snix's protobuf encoding (snix.build.v1.BuildRequest).",
     )
-    sub = top.add_subparsers(dest="request_command", metavar="SUBCOMMAND")
-
-    def cmd_help(_args: argparse.Namespace) -> int:
-        top.print_help(sys.stderr)
-        return 2
-
-    top.set_defaults(func=cmd_help)
 
     p = sub.add_parser(
         "show",
