@@ -38,6 +38,8 @@ from pytest_snixbuild.request.toml_case import Case
 FALLBACK_SHELL = "/bin/sh"
 
 harness_key = pytest.StashKey["SnixHarness"]()
+#: why a test that needs runc is skipped without --snix-runc
+RUNC_OFF_REASON = "needs real runc builds: run pytest with --snix-runc to enable"
 #: the name of the session's default store, under basetemp
 STORE_DIRNAME = "snix-store"
 
@@ -200,14 +202,17 @@ class SnixHarness:
         return None
 
     def require_runc(self) -> None:
-        """Skip (or, with --snix-strict, fail) when builds cannot run."""
+        """Skip (or, with --snix-strict, fail) when builds cannot run. The skip is reported at
+        the test's location, not here."""
         if not self.runc_enabled:
-            pytest.skip("needs real runc builds: run pytest with --snix-runc to enable")
+            raise pytest.skip.Exception(RUNC_OFF_REASON, _use_item_location=True)
         reason = self.unavailable_reason()
         if reason is not None:
             if self.strict:
                 pytest.fail(f"--snix-strict: cannot run builds: {reason}", pytrace=False)
-            pytest.skip(f"cannot run builds here: {reason}")
+            raise pytest.skip.Exception(
+                f"cannot run builds here: {reason}", _use_item_location=True
+            )
 
     @property
     def engine(self) -> OCIBuildService:

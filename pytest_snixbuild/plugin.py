@@ -24,7 +24,7 @@ from pytest_snixbuild.fixtures import (  # noqa: F401 - fixtures are found by na
     snix_spec,
     snix_store,
 )
-from pytest_snixbuild.harness import SnixHarness, get_harness, harness_key
+from pytest_snixbuild.harness import RUNC_OFF_REASON, SnixHarness, get_harness, harness_key
 from pytest_snixbuild.options import OptionError, add_options, case_dirs
 from pytest_snixbuild.orphans import delete_orphans, find_orphans
 from pytest_snixbuild.reporting import header_lines, summary_lines
@@ -90,14 +90,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(RUNC_MARKER)
     if get_harness(config).runc_enabled:
         return
-    skip = pytest.mark.skip(reason="needs real runc builds: run pytest with --snix-runc to enable")
+    skip = pytest.mark.skip(reason=RUNC_OFF_REASON)
     for item in items:
         # a case still checks its config.json snapshot without runc, then skips its build
         if item.get_closest_marker(RUNC_MARKER) is not None and not isinstance(item, CaseItem):
             item.add_marker(skip)
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """A ``snix_runc`` test skips (or with --snix-strict fails) when builds cannot run here.
     Cases check this themselves, after their snapshots."""

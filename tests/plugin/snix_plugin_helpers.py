@@ -84,3 +84,11 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def outcomes(result: pytest.RunResult) -> dict[str, int]:
     """The inner run's outcome counts (passed, failed, skipped, errors...)."""
     return result.parseoutcomes()
+
+
+def make_ini(pytester: pytest.Pytester, **values: object) -> None:
+    """Write ``pyproject.toml`` with these ``[tool.pytest.ini_options]`` (JSON values are valid
+    TOML for booleans, strings and lists of strings)."""
+    lines = ["[tool.pytest.ini_options]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    pytester.makepyprojecttoml("\n".join(lines) + "\n")
