@@ -1,0 +1,92 @@
+"""Sandbox probes, processes and namespaces: what a build can see of the host's processes, which
+namespaces it gets, and what it shares with the host (the kernel, host-wide /proc files)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from snix_sandbox_helpers import NAMESPACES, Sandbox, host_namespaces, processes_with_arg
+
+pytestmark = pytest.mark.snix_runc
+
+
+def test_only_the_builds_processes_are_visible(sandbox: Sandbox) -> None:
+    script = """
+    sleep 1000 &
+    for p in /proc/[0-9]*; do
+        echo "${p#/proc/} $(tr '\\0\\n' '  ' < $p/cmdline)" >> $out/processes
+    done
+    try kill_host "kill -0 $hostpid"
+    try proc_host "ls /proc/$hostpid"
+    kill $!
+    """
+    host_pid = os.getpid()
+    probe = sandbox.probe(script, env={"hostpid": str(host_pid)})
+    processes = dict(line.split(" ", 1) for line in probe.lines("processes"))
+    # PID 1 is the build itself
+    assert processes["1"].startswith("/bin/sh -c set -u")
+    # everything else is the build's own: its background sleep, and the shell and tr of the loop
+    others = sorted(cmd.split(" ")[0] for pid, cmd in processes.items() if pid != "1")
+    assert set(others) <= {"sleep", "/bin/sh", "tr", ""}, processes
+    assert "sleep" in others
+    assert len(processes) <= 5, processes
+    assert str(host_pid) not in processes
+    kill = probe.attempt("kill_host")
+    assert kill.rc != 0 and "No such process" in kill.err, kill
+    assert probe.attempt("proc_host").rc != 0
+
+
+def test_namespaces_differ_from_the_hosts(sandbox: Sandbox) -> None:
+    script = "".join(f'echo "{n} $(readlink /proc/self/ns/{n})" >> $out/ns\n' for n in NAMESPACES)
+    probe = sandbox.probe(script)
+    inside = dict(line.split(" ", 1) for line in probe.lines("ns"))
+    host = host_namespaces()
+    separate = {n for n in NAMESPACES if inside[n] != host[n]}
+    expected = {"ipc", "mnt", "net", "pid", "uts"} | ({"user"} if sandbox.rootless else set())
+    # no cgroup namespace (as snix), and rootful builds share the host's user namespace
+    assert separate == expected
+
+
+def test_background_processes_die_with_the_build(sandbox: Sandbox) -> None:
+    marker = f"snixbuild-daemon-{uuid.uuid4().hex}"
+    # a child, a new session, a double-forked child ignoring SIGTERM; the marker comes from the
+    # environment, so only these three have it on their command line
+    script = """
+    /bin/sh -c "sleep 1000; : $marker" &
+    setsid /bin/sh -c "sleep 1000; : $marker" &
+    ( /bin/sh -c "trap '' HUP TERM; sleep 1000; : $marker" > /dev/null 2>&1 & ) &
+    sleep 0.2
+    for p in /proc/[0-9]*; do
+        case "$(tr '\\0' ' ' < $p/cmdline)" in *"$marker"*) echo ${p#/proc/} >> $out/daemons;; esac
+    done
+    """
+    probe = sandbox.probe(script, env={"marker": marker})
+    assert len(probe.lines("daemons")) == 3
+    # PID 1 exited: the kernel killed the rest of its PID namespace
+    assert processes_with_arg(marker) == []
+
+
+def test_host_kernel_and_host_wide_proc_files_are_shared(sandbox: Sandbox) -> None:
+    """Not protected: the build runs on the host's kernel and sees host-wide /proc files, the
+    host paths of its mounts, and the host's cgroup layout."""
+    script = """
+    uname -r > $out/kernel
+    nproc > $out/nproc
+    grep MemTotal /proc/meminfo > $out/memtotal
+    cat /proc/self/mountinfo > $out/mountinfo
+    cat /proc/self/cgroup > $out/cgroup
+    """
+    probe = sandbox.probe(script)
+    assert probe.text("kernel").strip() == os.uname().release
+    assert int(probe.text("nproc")) == len(os.sched_getaffinity(0))
+    host_memtotal = next(
+        line for line in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in line
+    )
+    assert probe.text("memtotal").strip() == host_memtotal
+    bundle_root = str(sandbox.default_service.bundle_root)
+    assert bundle_root in probe.text("mountinfo")  # e.g. the source of /build
+    cgroups_path = sandbox.specs[-1]["linux"]["cgroupsPath"]
+    assert cgroups_path in probe.text("cgroup")
