@@ -4,6 +4,8 @@
  *                       setgid(0) and print what happened (it never runs anything else)
  *   sandbox-probe fds   open /dev/null until that fails and print how far it got, then try
  *                       to raise RLIMIT_NOFILE to 4096
+ *   sandbox-probe unix NAME TEXT
+ *                       connect to the abstract unix socket NAME and send TEXT and a newline
  *
  * Output is one `key=value` per line; errors are shown as errno names.
  */
@@ -12,7 +14,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static const char *errno_name(int err) {
@@ -23,6 +28,7 @@ static const char *errno_name(int err) {
     case EMFILE: return "EMFILE";
     case ENFILE: return "ENFILE";
     case EINVAL: return "EINVAL";
+    case ECONNREFUSED: return "ECONNREFUSED";
     default: return strerror(err);
     }
 }
@@ -67,9 +73,25 @@ static int fds(void) {
     return 0;
 }
 
+static int unix_send(const char *name, const char *text) {
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    size_t len = strlen(name);
+    if (len + 1 > sizeof(addr.sun_path)) return 2;
+    memcpy(addr.sun_path + 1, name, len); /* sun_path[0] == 0: the abstract namespace */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    int rc = connect(fd, (struct sockaddr *)&addr, offsetof(struct sockaddr_un, sun_path) + 1 + len);
+    printf("connect=%d %s\n", rc, errno_name(rc ? errno : 0));
+    if (rc == 0) {
+        dprintf(fd, "%s\n", text);
+        close(fd);
+    }
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 2 && strcmp(argv[1], "ids") == 0) return ids();
     if (argc == 2 && strcmp(argv[1], "fds") == 0) return fds();
-    fprintf(stderr, "usage: %s ids|fds\n", argv[0]);
+    if (argc == 4 && strcmp(argv[1], "unix") == 0) return unix_send(argv[2], argv[3]);
+    fprintf(stderr, "usage: %s ids|fds|unix NAME TEXT\n", argv[0]);
     return 2;
 }

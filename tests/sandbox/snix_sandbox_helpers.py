@@ -299,21 +299,29 @@ class Sandbox:
 
 @dataclass
 class Listener:
-    """Accepts connections on 127.0.0.1 in a thread and keeps what each one sent.
+    """Accepts connections on 127.0.0.1 (or an abstract unix socket) in a thread and keeps what
+    each one sent.
 
     Every connection is read up to the first newline, until the peer closes it or until
     ``timeout`` seconds pass, then closed. Use as a context manager; connect to ``port``.
     """
 
     timeout: float = 30.0
+    #: listen on this abstract unix socket name instead of TCP
+    abstract_name: str | None = None
     received: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
+        if self.abstract_name is None:
+            self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self._sock.bind(("127.0.0.1", 0))
+            self.port: int = self._sock.getsockname()[1]
+        else:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._sock.bind("\0" + self.abstract_name)
+            self.port = 0
         self._sock.listen(8)
         self._sock.settimeout(0.2)
-        self.port: int = self._sock.getsockname()[1]
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 

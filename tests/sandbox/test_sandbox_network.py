@@ -9,8 +9,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from snix_sandbox_helpers import Listener, Sandbox, host_namespaces
+from snix_sandbox_helpers import PROBE_INPUT, Listener, Sandbox, host_namespaces
 
+from pytest_snixbuild.castore.nodes import Node
 from pytest_snixbuild.oci.etc_files import etc_files
 from pytest_snixbuild.oci.spec import NETWORK_FILES
 from pytest_snixbuild.request.model import BuildConstraints
@@ -73,3 +74,23 @@ def test_network_access_shares_the_hosts_network(sandbox: Sandbox) -> None:
     assert interfaces(probe.attempt("dev").out) == interfaces(host_dev)
     for path in NETWORK_FILES:
         assert probe.files[Path(path).name] == Path(path).read_bytes(), path
+
+
+@pytest.mark.parametrize("network", [False, True], ids=["no-network", "network"])
+def test_abstract_unix_sockets_follow_the_network_namespace(
+    sandbox: Sandbox, probe_input: dict[str, Node], network: bool
+) -> None:
+    """Abstract unix sockets belong to a network namespace. Without network access the host's
+    are out of reach; with it (not protected) the build can connect to any of them."""
+    name = f"snixbuild-probe-{uuid.uuid4().hex}"
+    with Listener(abstract_name=name) as listener:
+        script = f'try connect "/nix/store/{PROBE_INPUT} unix {name} {name}"\n'
+        constraints = BuildConstraints(network_access=network)
+        probe = sandbox.probe(script, constraints=constraints, inputs=probe_input)
+    connect = probe.attempt("connect")
+    if network:
+        assert connect == (0, "connect=0 0\n", "")
+        assert listener.received == [f"{name}\n".encode()]
+    else:
+        assert connect == (1, "connect=-1 ECONNREFUSED\n", "")
+        assert listener.received == []

@@ -4,11 +4,14 @@ namespaces it gets, and what it shares with the host (the kernel, host-wide /pro
 from __future__ import annotations
 
 import os
+import pwd
 import uuid
 from pathlib import Path
 
 import pytest
 from snix_sandbox_helpers import NAMESPACES, Sandbox, host_namespaces, processes_with_arg
+
+from pytest_snixbuild.oci.subuid import FALLBACK_SUBORDINATE_ID
 
 pytestmark = pytest.mark.snix_runc
 
@@ -90,3 +93,40 @@ def test_host_kernel_and_host_wide_proc_files_are_shared(sandbox: Sandbox) -> No
     assert bundle_root in probe.text("mountinfo")  # e.g. the source of /build
     cgroups_path = sandbox.specs[-1]["linux"]["cgroupsPath"]
     assert cgroups_path in probe.text("cgroup")
+
+
+def test_id_mappings(sandbox: Sandbox) -> None:
+    """Rootless: container root is the engine's user (host root here) and the build user is
+    the first subordinate id, or the fallback id for root without one. Rootful: no user
+    namespace, the identity map; the build user is host uid 1000."""
+    script = """
+    cat /proc/self/uid_map > $out/uid_map
+    cat /proc/self/gid_map > $out/gid_map
+    id > $out/id
+    """
+    probe = sandbox.probe(script)
+    assert probe.text("id").startswith("uid=1000(nixbld) gid=100(nixbld)")
+    uid_map = [tuple(int(n) for n in line.split()) for line in probe.lines("uid_map")]
+    gid_map = [tuple(int(n) for n in line.split()) for line in probe.lines("gid_map")]
+    if not sandbox.rootless:
+        assert uid_map == gid_map == [(0, 0, 4294967295)]
+        return
+    linux = sandbox.specs[-1]["linux"]
+    build_uid = linux["uidMappings"][1]["hostID"]
+    build_gid = linux["gidMappings"][1]["hostID"]
+    assert uid_map == [(0, os.geteuid(), 1), (1000, build_uid, 1)]
+    assert gid_map == [(0, os.getegid(), 1), (100, build_gid, 1)]
+    if not _has_subordinate_ids():
+        assert build_uid == build_gid == FALLBACK_SUBORDINATE_ID
+
+
+def _has_subordinate_ids() -> bool:
+    name = pwd.getpwuid(os.geteuid()).pw_name
+    for path in ("/etc/subuid", "/etc/subgid"):
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:
+            return False
+        if not any(line.split(":")[0] in (name, str(os.geteuid())) for line in lines):
+            return False
+    return True
