@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from pytest_snixbuild.engine.errors import BuildError
-from pytest_snixbuild.engine.expect import check_expectations
+from pytest_snixbuild.engine.expect import check_expectations, format_report
 from pytest_snixbuild.errors import SnixError
 from pytest_snixbuild.harness import SnixHarness, attach_logs
 from pytest_snixbuild.oci.normalize import normalize_spec
@@ -85,10 +85,13 @@ class CaseFile(pytest.File):
 
 
 def run_case(path: Path, harness: SnixHarness, snapshot: Any, item: pytest.Item) -> None:
+    problem: str | None = None
     try:
         case = load_case(path, harness.store)
     except SnixError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem is not None:  # outside the except block: no "During handling..." chain
+        pytest.fail(problem, pytrace=False)
     request = harness.modify_request(case.request, case)
     # both modes are always snapshotted, so the snapshot files do not depend on the run's mode;
     # both are compared before failing, so that syrupy sees both snapshots as used
@@ -114,7 +117,7 @@ def run_case(path: Path, harness: SnixHarness, snapshot: Any, item: pytest.Item)
             attach_logs(item, outcome.stdout, outcome.stderr, None)
         elif outcome.bundle_path is not None:
             problems.append(f"the failed build's bundle is kept at {outcome.bundle_path}")
-        pytest.fail(f"{path}:\n" + "\n".join(f"- {p}" for p in problems), pytrace=False)
+        pytest.fail(format_report(str(_relative(path)), problems), pytrace=False)
 
 
 #: the last line of a snapshot mismatch
@@ -189,6 +192,7 @@ def check_case(
     if case.expect is None:
         if isinstance(outcome, BuildError):
             tail = outcome.stderr_tail or outcome.stdout_tail
-            return [f"the build failed: {outcome.reason}" + (f"\n{tail}" if tail else "")]
+            shown = f"\n--- last lines of the build's output ---\n{tail}" if tail else ""
+            return [f"the build failed: {outcome.reason}{shown}"]
         return []
     return check_expectations(case.expect, request, outcome, harness.store)

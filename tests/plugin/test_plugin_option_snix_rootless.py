@@ -30,7 +30,7 @@ def test_rootless_is_the_default(project: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["snixbuild: runtime runc (*), rootless (user namespace), *"])
     result.stdout.fnmatch_lines(["FAILED expect_host.toml::expect_host*"])
-    result.stdout.fnmatch_lines(["-host", "+userns"])
+    result.stdout.fnmatch_lines(["    -host", "    +userns"])
 
 
 @pytest.mark.snix_runc

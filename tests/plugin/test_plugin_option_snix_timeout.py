@@ -24,8 +24,8 @@ def test_slow_build_is_killed(project: pytest.Pytester, plugin_args: list[str]) 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*slow.toml:",
-            "- expected the build to succeed, but it failed: build timed out after 1 s: "
+            "slow.toml: 1 expectation(s) not met",
+            "  - expected the build to succeed, but it failed: build timed out after 1 s: "
             "the container was killed (SIGKILL) and deleted",
         ]
     )
