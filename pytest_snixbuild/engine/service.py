@@ -68,7 +68,7 @@ from pytest_snixbuild.engine.runtime import Runc, RunResult, new_container_id
 from pytest_snixbuild.engine.stale import KEPT_MARKER, mount_is_dead, recover_stale_state
 from pytest_snixbuild.engine.tmpfs import bundle_tmpfs
 from pytest_snixbuild.oci.bundle import host_output_paths, make_bundle
-from pytest_snixbuild.oci.spec import make_spec
+from pytest_snixbuild.oci.spec import SCRATCH_DIR, make_spec
 from pytest_snixbuild.oci.subuid import IdMappings, host_id_mappings
 from pytest_snixbuild.request.model import BuildOutput, BuildRequest, BuildResult
 from pytest_snixbuild.request.validation import validate_request
@@ -459,7 +459,7 @@ class OCIBuildService:
                     note_lost_inputs(exc, bundle_path / "inputs")
                 raise
             built = tuple(
-                self._collect(request, output, host_path, run)
+                self._collect(request, output, host_path, run, bundle_path)
                 for output, host_path in outputs.items()
             )
             succeeded = True
@@ -486,7 +486,12 @@ class OCIBuildService:
             raise BuildFailedError(run.exit_code, **logs)
 
     def _collect(
-        self, request: BuildRequest, output: str, host_path: Path, run: RunResult
+        self,
+        request: BuildRequest,
+        output: str,
+        host_path: Path,
+        run: RunResult,
+        bundle_path: Path,
     ) -> BuildOutput:
         """Steps 5–7 for one output: check it exists, ingest it, scan it."""
         logs: dict[str, Any] = {
@@ -494,6 +499,15 @@ class OCIBuildService:
             "stderr": run.stderr,
             "container_id": run.container_id,
         }
+        link = symlinked_parent(host_path, bundle_path / SCRATCH_DIR)
+        if link is not None:
+            # on the host the link would lead out of the bundle (as root: to any host file)
+            raise OutputIngestError(
+                output,
+                f"{link.name!r} on the way to it is a symlink the build made (to "
+                f"{os.readlink(link)!r}); outputs are only read through real directories",
+                **logs,
+            )
         if not os.path.lexists(host_path):
             raise MissingOutputError(output, host_path, **logs)
         node, needles = ingest_and_scan(host_path, self.store, request.refscan_needles)
@@ -509,6 +523,29 @@ class OCIBuildService:
                 (bundle_path / KEPT_MARKER).touch()
             return
         remove_bundle(bundle_path)
+
+
+def symlinked_parent(host_path: Path, scratch_root: Path) -> Path | None:
+    """The first directory on the way from a scratch directory to ``host_path`` that the build
+    replaced by a symlink, or None.
+
+    ``host_path`` is ``<scratch_root>/<scratch dir>/<output's rest>``; the scratch directory
+    itself is a mount point in the build and cannot be replaced, the directories below it can.
+    Following such a link on the host would ingest whatever it points to.
+    """
+    rest = host_path.relative_to(scratch_root).parts
+    current = scratch_root / rest[0]
+    for part in rest[1:-1]:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except OSError:
+            return None  # missing: the output is missing, which is reported as such
+        if stat.S_ISLNK(st.st_mode):
+            return current
+        if not stat.S_ISDIR(st.st_mode):
+            return None
+    return None
 
 
 #: output files at least this large are hashed with all cores

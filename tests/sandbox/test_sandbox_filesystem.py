@@ -25,7 +25,7 @@ from snix_sandbox_helpers import (
 from pytest_snixbuild.castore.digests import B3Digest
 from pytest_snixbuild.castore.ingest import ingest_path
 from pytest_snixbuild.castore.nodes import DirectoryNode, FileNode, SymlinkNode
-from pytest_snixbuild.engine.errors import BuildFailedError
+from pytest_snixbuild.engine.errors import BuildFailedError, OutputIngestError
 from pytest_snixbuild.engine.mount import mount_castore
 from pytest_snixbuild.oci.bundle import BUNDLE_MODE, build_user_host_ids
 from pytest_snixbuild.oci.etc_files import etc_files
@@ -275,6 +275,25 @@ def test_output_symlinks_are_stored_not_followed(sandbox: Sandbox) -> None:
     }
     # the only blob the build added is its one file: nothing of the host was read
     assert set(sandbox.store.blobs.iter_digests()) == {B3Digest.of(b"data\n")}
+
+
+def test_symlinked_parent_of_an_output_is_refused(sandbox: Sandbox, host_dir: Path) -> None:
+    """Regression: for an output below a directory the build controls (``build/x/secret``), the
+    build made ``x`` a symlink to a host directory it cannot even see. The engine (root) used
+    to follow it on the host and ingest the host's file; now that output is refused."""
+    secret = host_dir / "secret"
+    secret.write_text("host secret\n")
+    script = f"""
+    ln -s {host_dir} /build/x
+    mkdir /build/real && echo fine > /build/real/out
+    """
+    request = probe_request(script, outputs=("build/real/out",), prologue=False)
+    assert read_tree(sandbox.store, sandbox.build(request).outputs[0].node) == {"": b"fine\n"}
+    request = probe_request(script, outputs=("build/x/secret",), prologue=False)
+    with pytest.raises(OutputIngestError, match=r"'x' on the way to it is a symlink") as caught:
+        sandbox.build(request)
+    assert caught.value.output_path == "build/x/secret"
+    assert not sandbox.store.blobs.has(B3Digest.of(b"host secret\n"))
 
 
 def test_setuid_files_in_a_bundle_are_out_of_reach(sandbox: Sandbox) -> None:
