@@ -221,8 +221,11 @@ def remove_bundle(path: Path) -> None:
         # them up and try again
         for dirpath, dirnames, _files in os.walk(path):
             for name in dirnames:
+                entry = os.path.join(dirpath, name)
+                if os.path.islink(entry):
+                    continue  # a link the build made (os.walk lists links to directories)
                 with contextlib.suppress(OSError):
-                    os.chmod(os.path.join(dirpath, name), stat.S_IRWXU, follow_symlinks=False)
+                    os.chmod(entry, stat.S_IRWXU, follow_symlinks=False)
         shutil.rmtree(path, ignore_errors=True)
     if os.path.lexists(path):
         log.error("could not remove bundle %s completely", path)
