@@ -404,9 +404,22 @@ class LocalBlobService:
         return _LocalBlobWriter(self)
 
     def backing_path(self, digest: B3Digest) -> Path | None:
-        """The path of the blob's file, after verifying it (cached per process)."""
+        """The path of the blob's file, after verifying it (cached per process).
+
+        A file this process has verified (same path, size, mtime and inode) costs one ``stat``:
+        the FUSE mount asks for every file a build opens.
+        """
+        path = self._path(digest)
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISREG(st.st_mode):
+            with _verified_lock:
+                if _stat_key(path, st) in _verified:
+                    return path
         self._verify_open(digest).close()
-        return self._path(digest)
+        return path
 
     def iter_digests(self) -> Iterator[B3Digest]:
         return iter_sharded(self.root)
