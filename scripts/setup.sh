@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(runc fuse3 libfuse2 busybox-static nix-bin b3sum ripgrep umoci skopeo oci-image-tool docker.io python3-venv)
+PACKAGES=(runc fuse3 libfuse2 busybox-static nix-bin b3sum ripgrep umoci skopeo oci-image-tool docker.io gcc libc6-dev python3-venv)
 
 if [ "${SNIX_SKIP_APT:-0}" != 1 ]; then
   SUDO=""
