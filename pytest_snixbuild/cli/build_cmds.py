@@ -20,6 +20,7 @@ from typing import Any
 from pytest_snixbuild.castore.nar import nar_hash
 from pytest_snixbuild.castore.store import Store
 from pytest_snixbuild.cli.common import (
+    add_limit_options,
     add_mode_options,
     add_timeout_option,
     bundle_root_for,
@@ -117,6 +118,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             rootless=args.rootless,
             keep_failed=args.keep_failed,
             timeout=args.timeout,
+            memory_limit=args.memory_limit,
+            disk_limit=args.disk_limit,
             runtime=args.runtime,
             sandbox_shell=args.sandbox_shell,
         )
@@ -168,6 +171,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="keep the bundle of a failed build for inspection (its path is printed)",
     )
     add_timeout_option(p)
+    add_limit_options(p)
     p.add_argument(
         "--json",
         action="store_true",

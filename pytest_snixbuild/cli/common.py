@@ -39,6 +39,46 @@ def positive_int(text: str) -> int:
     return value
 
 
+#: suffixes of sizes, powers of 1024
+SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def byte_size(text: str) -> int:
+    """An argparse type: bytes, optionally with a K, M, G or T suffix (powers of 1024)."""
+    body = text.strip().upper().removesuffix("B").removesuffix("I")
+    suffix = body[-1:] if body[-1:] in SIZE_SUFFIXES else ""
+    number = body[: len(body) - len(suffix)]
+    try:
+        value = int(float(number) * SIZE_SUFFIXES[suffix])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size (expected bytes, or a number with K, M, G or T)"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive size")
+    return value
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    """``--memory-limit`` and ``--disk-limit`` (docs/security.md), into ``args``."""
+    parser.add_argument(
+        "--memory-limit",
+        metavar="SIZE",
+        type=byte_size,
+        default=None,
+        help="the build's memory cgroup limit, e.g. 256M (the OOM killer ends a build that "
+        "needs more; default: none)",
+    )
+    parser.add_argument(
+        "--disk-limit",
+        metavar="SIZE",
+        type=byte_size,
+        default=None,
+        help="make each bundle a tmpfs of SIZE, e.g. 64M, so a build that writes more gets "
+        "'No space left on device' (needs root; default: none)",
+    )
+
+
 def add_mode_options(parser: argparse.ArgumentParser) -> None:
     """``--rootless`` (the default, as snix) and ``--rootful``, into ``args.rootless``."""
     mode = parser.add_mutually_exclusive_group()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_snixbuild.cli.common import (
+    add_limit_options,
     add_mode_options,
     add_timeout_option,
     bundle_root_for,
@@ -121,6 +122,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             castore,
             rootless=args.rootless,
             timeout=args.timeout,
+            memory_limit=args.memory_limit,
+            disk_limit=args.disk_limit,
             keep_failed=args.keep_failed,
         )
         built = build_derivation(
@@ -243,6 +246,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_mode_options(p)
     add_timeout_option(p)
+    add_limit_options(p)
     p.add_argument(
         "--keep-failed",
         action="store_true",
