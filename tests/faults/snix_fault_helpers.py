@@ -9,11 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pytest_snixbuild.engine.mount import fuse_mounts_under
+from pytest_snixbuild.engine.stale import recover_stale_state
 
 HERE = Path(__file__).parent
 VICTIM = HERE / "snix_fault_victim.py"
@@ -115,7 +117,7 @@ def start_victim(
     store_dir: Path,
     *,
     rootless: bool,
-    script: str = "cat $lib > $out; sleep 600",
+    script: str = "cat $lib > $out; sleep 120",
     timeout: float | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start :mod:`snix_fault_victim` building ``script`` (with one input over FUSE)."""
@@ -154,6 +156,32 @@ def kill_and_reap(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> i
     proc.send_signal(sig)
     proc.communicate(timeout=WAIT)
     return proc.returncode
+
+
+def bundle_roots_under(path: Path) -> list[Path]:
+    """Every bundle root (a directory holding ``.runc``) at or below ``path``; dead mounts and
+    unreadable directories are skipped."""
+    roots = []
+    for dirpath, dirnames, _files in os.walk(path, onerror=lambda _exc: None):
+        if RUNC_DIR in dirnames:
+            roots.append(Path(dirpath))
+        dirnames[:] = [
+            d for d in dirnames if d != RUNC_DIR and not os.path.ismount(Path(dirpath, d))
+        ]
+    return roots
+
+
+def clean_up_after(path: Path, procs: Sequence[subprocess.Popen[Any]] = ()) -> list[str]:
+    """A test's safety net, whatever it asserted: SIGKILL and reap ``procs`` still running, then
+    recover every bundle root under ``path`` (so a failing test leaks nothing either)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=WAIT)
+    lines = []
+    for root in bundle_roots_under(path):
+        lines += recover_stale_state(root)
+    return lines
 
 
 def fuse_mounts_anywhere(under: Path) -> list[str]:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 from snix_fault_helpers import (
+    clean_up_after,
     kill_and_reap,
     leftovers,
     start_victim,
@@ -32,6 +34,10 @@ def running(pid: int) -> bool:
     return stat.rsplit(") ", 1)[1][0] != "Z"
 
 
+def ended(pid: int) -> bool:
+    return not running(pid)
+
+
 def check_leaks(*roots: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(SCRIPT), *map(str, roots)], capture_output=True, text=True, check=False
@@ -39,12 +45,11 @@ def check_leaks(*roots: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def victims() -> Iterator[list[subprocess.Popen[bytes]]]:
+def victims(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Build processes the test starts; whatever happens, none survives it, nor its leftovers."""
     started: list[subprocess.Popen[bytes]] = []
     yield started
-    for proc in started:
-        if proc.poll() is None:
-            kill_and_reap(proc)
+    clean_up_after(tmp_path, started)
 
 
 def test_only_unkept_bundle_directories_are_leaks(tmp_path: Path) -> None:
@@ -96,7 +101,7 @@ def test_leftovers_of_a_killed_engine_are_reported(
 
     assert recover_stale_state(root)
     for pid in left.runc_processes:  # SIGKILLed: wait until it is gone (or a zombie)
-        wait_until(f"runc process {pid} to end", lambda pid=pid: not running(pid))
+        wait_until(f"runc process {pid} to end", partial(ended, pid))
     after = check_leaks(tmp_path)
     assert str(root) not in after.stdout
     for pid in left.runc_processes:

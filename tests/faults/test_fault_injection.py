@@ -16,11 +16,17 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from snix_fault_helpers import WAIT, assert_nothing_left, runc_processes, wait_for_build
+from snix_fault_helpers import (
+    WAIT,
+    assert_nothing_left,
+    clean_up_after,
+    runc_processes,
+    wait_for_build,
+)
 
 from pytest_snixbuild.castore.blobs import shard_path
 from pytest_snixbuild.castore.digests import B3Digest
@@ -45,7 +51,7 @@ MODES = pytest.mark.parametrize("rootless", [True, False], ids=["rootless", "roo
 SNIXBUILD = Path(sys.executable).with_name("snixbuild")
 
 
-def request(script: str, inputs: dict[str, Node] | None = None) -> BuildRequest:
+def request(script: str, inputs: Mapping[str, Node] | None = None) -> BuildRequest:
     return BuildRequest(
         command_args=("/bin/sh", "-c", script),
         inputs=inputs or {},
@@ -58,8 +64,9 @@ def request(script: str, inputs: dict[str, Node] | None = None) -> BuildRequest:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "store")
+def store(tmp_path: Path) -> Iterator[Store]:
+    yield Store.open(tmp_path / "store")
+    clean_up_after(tmp_path)  # a safety net for failing tests: live builds are not touched
 
 
 def many_files(store: Store, base: Path, count: int = 200) -> DirectoryNode:
@@ -102,8 +109,10 @@ def check_consistent(service: OCIBuildService, store: Store) -> None:
 @MODES
 def test_sigkill_of_runc(rootless: bool, tmp_path: Path, store: Store) -> None:
     inputs = {LIB: many_files(store, tmp_path / "tree")}
-    service = OCIBuildService.from_store(tmp_path / "bundles", store, rootless=rootless)
-    build = Background(service, request("cat $lib/f1 > $out; sleep 600", inputs))
+    service = OCIBuildService.from_store(
+        tmp_path / "bundles", store, rootless=rootless, timeout=WAIT
+    )
+    build = Background(service, request("cat $lib/f1 > $out; sleep 120", inputs))
     wait_for_build(service.bundle_root)
     (runc,) = runc_processes(service.bundle_root / ".runc")
     os.kill(runc, signal.SIGKILL)
@@ -281,12 +290,12 @@ def test_concurrent_writers(tmp_path: Path, store: Store) -> None:
         procs.append(("ingest", tree, subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)))
 
     expected: dict[Path, str] = {}
-    for kind, tree, proc in procs:
+    for kind, source, proc in procs:
         out, _ = proc.communicate(timeout=WAIT * 2)
-        assert proc.returncode == 0, (kind, tree, out)
-        if tree is not None:
+        assert proc.returncode == 0, (kind, source, out)
+        if source is not None:
             digest = json.loads(out)["digest"]
-            assert expected.setdefault(tree, digest) == digest
+            assert expected.setdefault(source, digest) == digest
 
     report = verify_store(store)
     assert report.ok, report.lines()

@@ -14,11 +14,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from snix_fault_helpers import (
     WAIT,
     assert_nothing_left,
+    clean_up_after,
     fuse_mounts_anywhere,
     leftovers,
     runc_processes,
@@ -35,7 +37,7 @@ MODES = pytest.mark.parametrize("mode", ["--snix-rootless", "--snix-rootful"])
 
 SLEEPY = """# reads its input over FUSE, writes part of its output, then sleeps until killed
 [request]
-command_args = ["/bin/sh", "-c", "cat /nix/store/{lib} > $out; sleep 600"]
+command_args = ["/bin/sh", "-c", "cat /nix/store/{lib} > $out; sleep 120"]
 outputs = ["{out}"]
 
 [request.environment_vars]
@@ -50,6 +52,9 @@ OUT = "nix/store/zff7wwwnmm6xdms5sm2nvcm93yzljwxp-env"
 
 class Run:
     """One ``pytest --snix-runc`` of the sleepy suite, in its own temporary root."""
+
+    #: the runs of the current test
+    started: ClassVar[list[Run]] = []
 
     def __init__(
         self, suite: Path, temproot: Path, *args: str, basetemp: Path | None = None
@@ -77,6 +82,7 @@ class Run:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        Run.started.append(self)
 
     def bundle_roots(self) -> list[Path]:
         if self.basetemp is not None:
@@ -106,10 +112,14 @@ class Run:
 
 @pytest.fixture
 def suite(tmp_path: Path) -> Iterator[Path]:
+    """The sleepy suite; afterwards no inner pytest survives, nor anything it left (also when
+    the test fails half-way)."""
     where = tmp_path / "suite"
     where.mkdir()
     (where / "sleepy.toml").write_text(SLEEPY.format(lib=LIB, out=OUT))
+    Run.started.clear()
     yield where
+    clean_up_after(tmp_path, [run.proc for run in Run.started])
 
 
 def store_of(bundle_root: Path) -> Path:

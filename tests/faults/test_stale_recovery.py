@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from snix_fault_helpers import (
     assert_nothing_left,
+    clean_up_after,
     kill_and_reap,
     leftovers,
     running_container,
@@ -63,12 +64,11 @@ def tagged_processes(tag: str) -> list[int]:
 
 
 @pytest.fixture
-def victims() -> Iterator[list[subprocess.Popen[bytes]]]:
+def victims(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Build processes the test starts; whatever happens, none survives it, nor its leftovers."""
     started: list[subprocess.Popen[bytes]] = []
     yield started
-    for proc in started:
-        if proc.poll() is None:
-            kill_and_reap(proc)
+    clean_up_after(tmp_path, started)
 
 
 # -- ownership -----------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def test_sigkill_of_the_engine_then_recovery(
     root, store_dir = tmp_path / "bundles", tmp_path / "store"
     tag = f"snixtag{uuid.uuid4().hex}"
     victim = start_victim(
-        root, store_dir, rootless=rootless, script=f"cat $lib > $out; sleep 600; : {tag}"
+        root, store_dir, rootless=rootless, script=f"cat $lib > $out; sleep 120; : {tag}"
     )
     victims.append(victim)
     cid = wait_for_build(root, victim)
