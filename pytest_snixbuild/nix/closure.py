@@ -2,16 +2,19 @@
 
 The inputs of a build are the derivation's input sources, the selected outputs of its input
 derivations, and everything those reference at run time (their closure). The store directory is
-either the real ``/nix/store`` (then Nix's database knows the references: ``nix-store --query
---requisites``) or a plain directory holding store paths (then references are found as Nix finds
-them: by scanning the contents for the hash parts of the other store paths in that directory).
+either the real ``/nix/store`` (then Nix's database knows the references: read directly, or
+through ``nix-store --query --requisites``) or a plain directory holding store paths (then
+references are found as Nix finds them: by scanning the contents for the hash parts of the other
+store paths in that directory).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -68,10 +71,62 @@ def _host_path(store_dir: Path, path: StorePath) -> Path:
     return host
 
 
+#: at most this many roots are looked up in one query (SQLite's limit on bound parameters)
+_DB_MAX_ROOTS = 500
+_DB_VALID = "SELECT path FROM ValidPaths WHERE path IN ({marks})"
+_DB_CLOSURE = """
+WITH RECURSIVE closure(id) AS (
+    SELECT id FROM ValidPaths WHERE path IN ({marks})
+    UNION
+    SELECT Refs.reference FROM Refs JOIN closure ON Refs.referrer = closure.id
+)
+SELECT path FROM ValidPaths WHERE id IN (SELECT id FROM closure)
+"""
+
+
+def nix_database() -> Path:
+    """Nix's SQLite database: ``$NIX_STATE_DIR/db/db.sqlite`` (default ``/nix/var/nix``)."""
+    return Path(os.environ.get("NIX_STATE_DIR", "/nix/var/nix")) / "db" / "db.sqlite"
+
+
+def database_requisites(
+    roots: list[StorePath], database: Path | None = None
+) -> set[StorePath] | None:
+    """The closure of ``roots`` read from Nix's database, opened read-only; None when the
+    database cannot answer (unreadable, locked, an unknown schema, a root that is not a valid
+    path, too many roots): then ask ``nix-store``, which also explains what is wrong.
+
+    Starting ``nix-store --query --requisites`` costs 20 ms or more on every build of a
+    derivation; this query takes well under a millisecond.
+    """
+    database = database or nix_database()
+    wanted = sorted({root.to_absolute() for root in roots})
+    if not wanted or len(wanted) > _DB_MAX_ROOTS or not os.access(database, os.R_OK):
+        return None
+    marks = ",".join("?" * len(wanted))
+    uri = f"file:{urllib.parse.quote(os.fspath(database))}?mode=ro"
+    try:
+        connection = sqlite3.connect(uri, uri=True, timeout=1.0)
+        try:
+            valid = connection.execute(_DB_VALID.format(marks=marks), wanted).fetchall()
+            if len(valid) != len(wanted):
+                return None
+            rows = connection.execute(_DB_CLOSURE.format(marks=marks), wanted).fetchall()
+        finally:
+            connection.close()
+        return {StorePath.from_absolute_path(path) for (path,) in rows}
+    except (sqlite3.Error, StorePathError, TypeError, ValueError):
+        return None
+
+
 def nix_requisites(roots: list[StorePath]) -> set[StorePath]:
-    """The closure according to Nix's database (``nix-store --query --requisites``)."""
+    """The closure according to Nix's database: read directly when possible
+    (:func:`database_requisites`), else ``nix-store --query --requisites``."""
     if not roots:
         return set()
+    found = database_requisites(roots)
+    if found is not None:
+        return found
     exe = shutil.which("nix-store")
     if exe is None:
         raise InputClosureError("nix-store is not installed: cannot ask Nix for references")
