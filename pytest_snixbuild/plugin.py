@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -118,21 +119,35 @@ def _orphan_roots(config: pytest.Config) -> list[Path]:
     return sorted(roots)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
+    """Workers hand their build statistics to the controller. The controller looks for orphaned
+    snapshots before syrupy's own clean-up runs, and fails the run after it (syrupy ORs its
+    status into ``session.exitstatus``, which would turn our 1 into 5 after "no tests")."""
     config = session.config
-    harness = get_harness(config)
     if _is_worker(config):
-        config.workeroutput[STATS_KEY] = json.dumps(harness.stats.to_json())  # type: ignore[attr-defined]
-        return
-    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        return
-    if config.option.collectonly:
-        return
-    orphans = find_orphans(_orphan_roots(config), config.getini("norecursedirs"))
+        stats = get_harness(config).stats.to_json()
+        config.workeroutput[STATS_KEY] = json.dumps(stats)  # type: ignore[attr-defined]
+        return (yield)
+    orphans = _find_orphans(config, exitstatus)
     config.stash[orphans_key] = orphans
+    result = yield
     if orphans and not config.getoption("update_snapshots", default=False):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    return result
+
+
+def _find_orphans(config: pytest.Config, exitstatus: int) -> list[Path]:
+    # an interrupted or broken run says nothing about which cases exist; a run that collected
+    # nothing may be one whose last case was deleted
+    finished = (
+        pytest.ExitCode.OK,
+        pytest.ExitCode.TESTS_FAILED,
+        pytest.ExitCode.NO_TESTS_COLLECTED,
+    )
+    if exitstatus not in finished or config.option.collectonly:
+        return []
+    return find_orphans(_orphan_roots(config), config.getini("norecursedirs"))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

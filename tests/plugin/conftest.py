@@ -17,3 +17,11 @@ XDIST_MODES: dict[str, list[str]] = {
 @pytest.fixture(params=list(XDIST_MODES.values()), ids=list(XDIST_MODES))
 def plugin_args(request: pytest.FixtureRequest) -> list[str]:
     return list(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _not_an_xdist_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When this suite runs under xdist, the inner runs must not inherit the worker's
+    environment: syrupy (and anything else that reads it) would think they are xdist workers."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
