@@ -381,10 +381,58 @@ def _load_backend(name: Backend) -> _Backend:
     )
 
 
+#: libfuse3's ``fuse_readdir_flags`` / ``fuse_fill_dir_flags``
+FUSE_READDIR_PLUS = 1
+FUSE_FILL_DIR_PLUS = 2
+
+
+@functools.cache
+def _readdir_plus_class(module: ModuleType) -> Any:
+    """mfusepy's ``FUSE`` with a libfuse3 ``readdir`` that answers READDIRPLUS.
+
+    mfusepy fills only the names and modes, so the kernel then sends a LOOKUP for every entry
+    a reader stats or opens (``find``, ``ls -l``, a glob followed by ``cat``): one round trip
+    per file. Here every entry goes to libfuse with its full attributes and
+    ``FUSE_FILL_DIR_PLUS`` when the kernel asks for them: one READDIRPLUS per directory
+    instantiates all its entries (with the mount's long entry/attr timeouts).
+
+    Entries are passed with their position as a non-zero offset: libfuse 3.14 drops the
+    attributes of entries filled with offset 0 (it buffers them and answers with inode 0, which
+    the kernel ignores). With offsets the kernel asks again from where a full buffer stopped.
+    Each distinct ``struct stat`` is built once per mount (5 µs each) and then copied.
+    """
+
+    class ReaddirPlusFUSE(module.FUSE):  # type: ignore[name-defined,misc]
+        def readdir_fuse_3(
+            self, path: bytes | None, buf: Any, filler: Any, offset: int, fip: Any, flags: int
+        ) -> int:
+            fill_flags = FUSE_FILL_DIR_PLUS if flags & FUSE_READDIR_PLUS else 0
+            entries = self.operations.entries(
+                "/" if path is None else path.decode(self.encoding, self.errors)
+            )
+            built: dict[tuple[int, int], Any] = self.__dict__.setdefault("_stats", {})
+            for position in range(offset, len(entries)):
+                name, attrs = entries[position]
+                key = (attrs["st_ino"], attrs["st_size"])
+                st = built.get(key)
+                if st is None:
+                    st = built[key] = module.c_stat()
+                    module.set_st_attrs(st, attrs, use_ns=True)
+                encoded = name.encode(self.encoding, self.errors)
+                if filler(buf, encoded, st, position + 1, fill_flags):
+                    break
+            return 0
+
+    return ReaddirPlusFUSE
+
+
 def _operations(backend: _Backend, fs: CastoreFS) -> tuple[ctypes.Structure, list[Any]]:
     """A ``fuse_operations`` struct whose callbacks go through the library's own marshalling."""
     module = backend.module
-    wrapper = module.FUSE.__new__(module.FUSE)  # its __init__ would run fuse_main
+    cls: Any = module.FUSE
+    if backend.name == "mfusepy" and backend.major == 3:
+        cls = _readdir_plus_class(module)
+    wrapper = cls.__new__(cls)  # its __init__ would run fuse_main
     wrapper.operations = fs
     wrapper.raw_fi = False
     wrapper.encoding = PATH_ENCODING
