@@ -138,7 +138,7 @@ class Derivation:
         if attrs is not None:
             try:
                 value = json.loads(attrs).get("name")
-            except (ValueError, AttributeError) as exc:
+            except (ValueError, AttributeError, RecursionError) as exc:
                 raise DerivationError(f"env '__json' is not a JSON object: {exc}") from exc
             if isinstance(value, str):
                 return value

@@ -134,6 +134,10 @@ def loads(data: bytes) -> Any:
         return json.loads(data.decode("utf-8", "surrogateescape"))
     except json.JSONDecodeError as exc:
         raise DerivationError(f"invalid JSON: {exc}") from exc
+    except RecursionError:
+        raise DerivationError(
+            "invalid JSON: nested too deeply (expected at most a few hundred levels)"
+        ) from None
 
 
 def _need(obj: Any, key: str, kind: type, where: str) -> Any:

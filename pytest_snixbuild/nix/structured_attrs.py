@@ -61,6 +61,10 @@ def parse_structured_attrs(raw: bytes) -> dict[str, Any]:
         raise StructuredAttrsError(f"env '__json' is not UTF-8: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise StructuredAttrsError(f"env '__json' is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise StructuredAttrsError(
+            "env '__json' is nested too deeply (expected JSON with at most a few hundred levels)"
+        ) from None
     if not isinstance(value, dict):
         raise StructuredAttrsError(
             f"env '__json' must hold a JSON object, got {type(value).__name__}"

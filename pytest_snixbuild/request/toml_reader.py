@@ -92,12 +92,21 @@ class CaseSource:
         """Parse ``text``; a syntax error keeps tomllib's message, line and column."""
         try:
             data = tomllib.loads(text)
+            lines = locate_keys(text)
         except tomllib.TOMLDecodeError as exc:
             message = str(exc)
             m = _TOMLLIB_POSITION.search(message)
             line = int(m.group(1)) if m else len(text.splitlines()) or 1
             raise CaseError(path, line, "", f"invalid TOML: {message}", "") from None
-        return cls(path, text, locate_keys(text)), data
+        except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+            raise CaseError(
+                path,
+                None,
+                "",
+                "invalid TOML: arrays or inline tables are nested too deeply",
+                "at most a few hundred levels of nesting",
+            ) from None
+        return cls(path, text, lines), data
 
     def error(self, key: Key, reason: str, expected: str) -> CaseError:
         return CaseError(self.path, line_of(self.lines, key), key_text(key), reason, expected)

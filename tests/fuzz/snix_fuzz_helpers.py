@@ -22,6 +22,10 @@ from typing import TypeVar
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+from pytest_snixbuild.nix.aterm import parse_derivation
+from pytest_snixbuild.nix.derivation import Derivation, DerivationError
+from pytest_snixbuild.nix.structured_attrs import parse_structured_attrs
+
 DATA = Path(__file__).parents[1] / "data" / "fuzz"
 SEEDS = DATA / "seeds"
 #: seconds any single example may run before it counts as a hang
@@ -165,3 +169,11 @@ def mutated_text(draw: st.DrawFn, base: st.SearchStrategy[str]) -> str:
                 lines[i], lines[j] = lines[j], lines[i]
             text = "\n".join(lines)
     return text
+
+
+def read_derivation(data: bytes, source: str = "fuzz.drv") -> Derivation:
+    """Parse, then read what is parsed lazily: the name and the structured attrs (JSON)."""
+    drv = parse_derivation(data, source)
+    for lazy in (lambda: drv.name, lambda: parse_structured_attrs(drv.structured_attrs or b"{}")):
+        outcome(lazy, (DerivationError,))
+    return drv

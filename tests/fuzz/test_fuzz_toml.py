@@ -186,3 +186,12 @@ def test_generated_cases(case_path: Path, text: str) -> None:
 @given(st.text(max_size=200))
 def test_random_text(case_path: Path, text: str) -> None:
     check(text, case_path)
+
+
+@FUZZ
+@given(st.integers(1, 4000), st.sampled_from(["[", "{a = "]), st.booleans())
+def test_deep_nesting(case_path: Path, depth: int, opener: str, closed: bool) -> None:
+    """Arrays and inline tables nested up to thousands of levels (tomllib recurses)."""
+    closer, inner = ("]", "") if opener == "[" else ("}", "1")
+    value = opener * depth + inner + (closer * depth if closed else "")
+    check(f"[request]\ncommand_args = {value}\n", case_path)
