@@ -317,6 +317,7 @@ class LocalBlobService:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root_name = str(self.root)
 
     def _path(self, digest: B3Digest) -> Path:
         return shard_path(self.root, digest)
@@ -409,17 +410,18 @@ class LocalBlobService:
         A file this process has verified (same path, size, mtime and inode) costs one ``stat``:
         the FUSE mount asks for every file a build opens.
         """
-        path = self._path(digest)
+        hexd = digest.hex
+        name = f"{self._root_name}/{hexd[:2]}/{hexd}"  # str(shard_path(...)), without pathlib
         try:
-            st = os.stat(path, follow_symlinks=False)
+            st = os.stat(name, follow_symlinks=False)
         except OSError:
             st = None
         if st is not None and stat.S_ISREG(st.st_mode):
             with _verified_lock:
-                if _stat_key(path, st) in _verified:
-                    return path
+                if (name, st.st_size, st.st_mtime_ns, st.st_ino) in _verified:
+                    return Path(name)
         self._verify_open(digest).close()
-        return path
+        return self._path(digest)
 
     def iter_digests(self) -> Iterator[B3Digest]:
         return iter_sharded(self.root)
