@@ -153,6 +153,11 @@ def test_a_container_that_cannot_be_deleted_names_the_command(tmp_path: Path) ->
     )
     # its bundle stays until the container is gone
     assert (root / cid).exists()
+    # with a working runc, the (empty) state is removed and then the bundle
+    assert recover_stale_state(root) == [
+        f"deleted container {cid} (runc root {root / RUNTIME_STATE_DIR}): its process is gone",
+        f"removed bundle {root / cid}",
+    ]
 
 
 # -- real leftovers of a killed engine -----------------------------------------------------------
