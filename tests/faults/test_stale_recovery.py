@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -262,3 +263,30 @@ def test_builds_in_other_threads_of_this_process_are_left_alone(tmp_path: Path) 
         thread.join(60)
     assert len(results) == 1
     assert_nothing_left(service.bundle_root)
+
+
+@pytest.mark.snix_runc
+def test_the_cli_reports_what_it_cleaned(
+    tmp_path: Path, victims: list[subprocess.Popen[bytes]]
+) -> None:
+    root, store_dir = tmp_path / "bundles", tmp_path / "store"
+    victim = start_victim(root, store_dir, rootless=True)
+    victims.append(victim)
+    cid = wait_for_build(root, victim)
+    kill_and_reap(victim)
+    case = tmp_path / "case.toml"
+    case.write_text(
+        f'[request]\ncommand_args = ["/bin/sh", "-c", "echo hi > $out"]\noutputs = ["{OUT}"]\n'
+        f'[request.environment_vars]\nout = "/{OUT}"\n'
+    )
+    snixbuild = Path(sys.executable).with_name("snixbuild")
+    done = subprocess.run(
+        [str(snixbuild), "build", str(case), "--bundle-root", str(root), "--store", str(store_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"stale state: removed bundle {root / cid}" in done.stderr.splitlines()
+    assert f"stale state: deleted container {cid}" in done.stderr
+    assert_nothing_left(root)
