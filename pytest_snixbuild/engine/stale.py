@@ -170,7 +170,7 @@ class _RuncProcess:
 def _runc_processes(state_dir: Path) -> Iterator[_RuncProcess]:
     """``runc … --root <state_dir> … run … <id>`` processes still running (orphaned by a killed
     engine, which had started them in their own session)."""
-    root_arg = os.fsencode(state_dir)
+    root_arg = os.fsencode(os.path.realpath(state_dir))
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -182,7 +182,7 @@ def _runc_processes(state_dir: Path) -> Iterator[_RuncProcess]:
         if b"--root" not in argv or b"run" not in argv:
             continue
         at = argv.index(b"--root")
-        if at + 1 >= len(argv) or argv[at + 1] != root_arg:
+        if at + 1 >= len(argv) or os.path.realpath(argv[at + 1]) != root_arg:
             continue
         ids = [a for a in argv if owner_pid(a.decode("ascii", "replace")) is not None]
         if ids:
