@@ -103,7 +103,9 @@ def run_case(path: Path, harness: SnixHarness, snapshot: Any, item: pytest.Item)
         shown = [d.message for d in (rootless, rootful) if d is not None]
         if rootless is not None and rootful is not None and rootless.same_change(rootful):
             shown = [rootless.message, f"{rootful.location} (rootful) differs in the same way"]
-        pytest.fail("\n\n".join(shown) + f"\n\n{UPDATE_HINT}", pytrace=False)
+        new = all(d.missing for d in (rootless, rootful) if d is not None)
+        hint = NEW_SNAPSHOT_HINT if new else UPDATE_HINT
+        pytest.fail("\n\n".join(shown) + f"\n\n{hint}", pytrace=False)
     harness.require_runc()
     outcome: BuildResult | BuildError
     try:
@@ -112,16 +114,21 @@ def run_case(path: Path, harness: SnixHarness, snapshot: Any, item: pytest.Item)
         outcome = exc
     problems = check_case(case, request, outcome, harness)
     if problems:
+        report = format_report(str(_relative(path)), problems)
         if isinstance(outcome, BuildResult):
             # the build ran but made the wrong thing: its logs help too
             attach_logs(item, outcome.stdout, outcome.stderr, None)
         elif outcome.bundle_path is not None:
-            problems.append(f"the failed build's bundle is kept at {outcome.bundle_path}")
-        pytest.fail(format_report(str(_relative(path)), problems), pytrace=False)
+            report += f"\nthe failed build's bundle is kept at {outcome.bundle_path}"
+        pytest.fail(report, pytrace=False)
 
 
 #: the last line of a snapshot mismatch
 UPDATE_HINT = "Review the change; to accept it, run: pytest --snapshot-update"
+#: the last line when a case has no snapshots yet
+NEW_SNAPSHOT_HINT = (
+    "To write the snapshots, run: pytest --snapshot-update (then review them like code)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +139,8 @@ class SnapshotMismatch:
     location: Path
     message: str
     hunks: tuple[str, ...] = ()
+    #: there is no snapshot file yet
+    missing: bool = False
 
     def same_change(self, other: SnapshotMismatch) -> bool:
         return bool(self.hunks) and self.hunks == other.hunks
@@ -147,18 +156,20 @@ def compare_snapshot(
     if target == normalize_spec(spec):
         return None
     mode = "rootless" if name is None else name
+    case = _relative(path)
     result = snapshot.executions[snapshot.num_executions - 1]
     location = _relative(Path(result.snapshot_location))
     if result.exception is not None or not isinstance(result.asserted_data, str):
         details = "\n".join(snapshot.get_assert_diff())
         return SnapshotMismatch(
             location,
-            f"{path.name}: cannot compare the {mode} config.json with {location}:\n{details}",
+            f"{case}: cannot compare the {mode} config.json with {location}:\n{details}",
         )
     if result.recalled_data is None:
         return SnapshotMismatch(
             location,
-            f"{path.name}: the {mode} config.json has no snapshot yet ({location} does not exist)",
+            f"{case}: the {mode} config.json has no snapshot yet ({location} does not exist)",
+            missing=True,
         )
     lines = [
         line if line.endswith("\n") else line + "\n"
@@ -166,13 +177,13 @@ def compare_snapshot(
             str(result.recalled_data).splitlines(keepends=True),
             result.asserted_data.splitlines(keepends=True),
             fromfile=f"{location} (snapshot)",
-            tofile=f"{path.name} ({mode} config.json now)",
+            tofile=f"{case} ({mode} config.json now)",
         )
     ]
     diff = "".join(lines).rstrip("\n")
     return SnapshotMismatch(
         location,
-        f"{path.name}: the {mode} config.json differs from its snapshot:\n{diff}",
+        f"{case}: the {mode} config.json differs from its snapshot:\n{diff}",
         tuple(line for line in lines[2:] if not line.startswith("@@")),
     )
 

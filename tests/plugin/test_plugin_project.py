@@ -103,7 +103,7 @@ def test_user_project_lifecycle(
         [
             "*hello.toml: the rootless config.json differs from its snapshot:",
             "--- cases/__snapshots__/hello/hello.json (snapshot)",
-            "+++ hello.toml (rootless config.json now)",
+            "+++ cases/hello.toml (rootless config.json now)",
             '-      "echo hello > $out"',
             '+      "echo bonjour > $out"',
             "*hello[[]rootful[]].json (rootful) differs in the same way",
