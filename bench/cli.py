@@ -41,6 +41,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-write", action="store_true", help="print only; leave docs/performance.md alone"
     )
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=None,
+        metavar="LOAD",
+        help="before each row, wait (up to 10 min) until the 1-minute load is below LOAD",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="show every sample")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(ROWS)
@@ -51,6 +58,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--runs {args.runs}: expected at least 1")
     args.names = names
     return args
+
+
+def wait_for_quiet(limit: float, patience: float = 600.0) -> None:
+    """Sleep until the 1-minute load average drops below ``limit`` (other jobs on a shared
+    machine), for at most ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    if load1() >= limit:
+        print(f"  (waiting for the load {load1():.2f} to drop below {limit})", flush=True)
+    while load1() >= limit and time.monotonic() < deadline:
+        time.sleep(5)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     failed = []
     for name in args.names:
+        if args.quiet_below is not None:
+            wait_for_quiet(args.quiet_below)
         row_started = time.monotonic()
         try:
             result = importlib.import_module(ROWS[name]).run(ctx)
