@@ -40,6 +40,7 @@ with atheris.instrument_imports(include=["pytest_snixbuild"]):
     from pytest_snixbuild.castore.store import Store
     from pytest_snixbuild.nix.aterm import parse_derivation
     from pytest_snixbuild.nix.derivation import DerivationError
+    from pytest_snixbuild.nix.structured_attrs import parse_structured_attrs
     from pytest_snixbuild.request.proto import ProtoDecodeError, decode_build_request
     from pytest_snixbuild.request.toml_case import CaseError, load_case_text
     from pytest_snixbuild.request.validation import RequestValidationError
@@ -65,7 +66,11 @@ def _directory(data: bytes) -> None:
 
 def _aterm(data: bytes) -> None:
     with contextlib.suppress(DerivationError):
-        parse_derivation(data, "fuzz.drv")
+        drv = parse_derivation(data, "fuzz.drv")
+        with contextlib.suppress(DerivationError):
+            _ = drv.name  # may parse the structured attrs' JSON
+        with contextlib.suppress(DerivationError):
+            parse_structured_attrs(drv.structured_attrs or b"{}")
 
 
 def _toml(data: bytes) -> None:
