@@ -3,12 +3,14 @@
 Each case file becomes one :class:`pytest.Function` (so fixtures, ``-k``, xdist and syrupy all
 work) whose id is the file's stem. Running it:
 
-1. loads the case (a bad file fails the test with the ``FILE:LINE: key: ...`` message);
+1. loads the case (a bad file fails the test with the ``FILE:LINE: key: ...`` message) and
+   applies the ``pytest_snixbuild_modify_request`` hook;
 2. snapshots its normalized config.json with syrupy, next to the case: the rootless spec in
    ``__snapshots__/<stem>/<stem>.json`` and the rootful one in ``<stem>[rootful].json`` (both,
-   whichever mode builds); ``--snapshot-update`` accepts a change;
+   whichever mode builds); a difference fails the test before the build, with a unified diff
+   from the snapshot file; ``--snapshot-update`` accepts it;
 3. builds it in runc (skipped without ``--snix-runc``);
-4. checks its ``[expect]`` table.
+4. checks its ``[expect]`` table; the failure lists every problem (``format_report``).
 """
 
 from __future__ import annotations
