@@ -87,7 +87,9 @@ class Run:
     def bundle_roots(self) -> list[Path]:
         if self.basetemp is not None:
             return sorted(self.basetemp.glob("snix-bundles-*"))
-        return sorted(self.temproot.glob("pytest-of-*/pytest-*/snix-bundles-*"))
+        # not through pytest's "pytest-current" symlink: the same root under a second name
+        found = self.temproot.glob("pytest-of-*/pytest-*/snix-bundles-*")
+        return sorted(p for p in found if not p.parent.is_symlink())
 
     def wait_mid_build(self) -> tuple[Path, str]:
         """The bundle root and container id once the build runs with its inputs mounted."""
