@@ -111,7 +111,13 @@ def run_case(path: Path, harness: SnixHarness, snapshot: Any, item: pytest.Item)
     harness.require_runc()
     outcome: BuildResult | BuildError
     try:
-        outcome = harness.build(request, name=case.name, case=case, item=item)
+        outcome = harness.build(
+            request,
+            name=case.name,
+            case=case,
+            item=item,
+            expect_failure=case.expect is not None and not case.expect.success,
+        )
     except BuildError as exc:
         outcome = exc
     problems = check_case(case, request, outcome, harness)

@@ -54,7 +54,12 @@ class BuildRecord:
 
     name: str
     duration: float
-    ok: bool
+    #: "ok", "failed", "failed as expected" (a case with ``success = false``) or "interrupted"
+    status: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
 
 @dataclass
@@ -67,11 +72,11 @@ class BuildStats:
             self.records.append(record)
 
     def to_json(self) -> list[list[Any]]:
-        return [[r.name, r.duration, r.ok] for r in self.records]
+        return [[r.name, r.duration, r.status] for r in self.records]
 
     def merge_json(self, data: list[list[Any]]) -> None:
-        for name, duration, ok in data:
-            self.add(BuildRecord(str(name), float(duration), bool(ok)))
+        for name, duration, status in data:
+            self.add(BuildRecord(str(name), float(duration), str(status)))
 
 
 def runtime_version(runtime: str) -> str | None:
@@ -266,23 +271,28 @@ class SnixHarness:
         case: Case | None = None,
         item: pytest.Item | None = None,
         timeout: float | None = None,
+        expect_failure: bool = False,
     ) -> BuildResult:
-        """Build in runc, record the outcome, attach logs to the test on failure, call hooks."""
+        """Build in runc, record the outcome, attach logs to the test on failure, call hooks.
+        ``expect_failure``: the build is meant to fail (the summary says so)."""
         engine = self.engine
         started = time.monotonic()
         result: BuildResult | None = None
         error: BuildError | None = None
+        status = "interrupted"
         try:
             with terminate_as_interrupt():
                 result = engine.build(request, timeout=timeout)
+            status = "ok"
             return result
         except BuildError as exc:
             error = exc
+            status = "failed as expected" if expect_failure else "failed"
             if item is not None:
                 attach_logs(item, exc.stdout, exc.stderr, getattr(exc, "bundle_path", None))
             raise
         finally:
-            self.stats.add(BuildRecord(name, time.monotonic() - started, error is None))
+            self.stats.add(BuildRecord(name, time.monotonic() - started, status))
             self.config.hook.pytest_snixbuild_build_finished(
                 request=request, result=result, case=case, error=error
             )

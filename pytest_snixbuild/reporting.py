@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 from pytest_snixbuild.harness import BuildRecord, SnixHarness, fuse_available, runtime_version
 
 #: how many of the slowest builds the summary lists
 SLOWEST = 5
+#: statuses counted in the summary line only when they occur
+EXTRA_STATUSES = ("failed as expected", "interrupted")
 
 
 def header_lines(harness: SnixHarness) -> list[str]:
@@ -27,10 +30,12 @@ def header_lines(harness: SnixHarness) -> list[str]:
 def summary_lines(records: Sequence[BuildRecord]) -> list[str]:
     if not records:
         return []
-    failed = [r for r in records if not r.ok]
+    counts = Counter(r.status for r in records)
     total = sum(r.duration for r in records)
-    lines = [f"builds run: {len(records)}, failed: {len(failed)}, total build time: {total:.2f}s"]
+    parts = [f"builds run: {len(records)}", f"failed: {counts['failed']}"]
+    parts += [f"{status}: {counts[status]}" for status in EXTRA_STATUSES if counts[status]]
+    lines = [", ".join(parts) + f", total build time: {total:.2f}s"]
     slowest = sorted(records, key=lambda r: r.duration, reverse=True)[:SLOWEST]
     lines.append("slowest builds:")
-    lines += [f"  {r.duration:7.2f}s  {r.name}{'' if r.ok else '  (failed)'}" for r in slowest]
+    lines += [f"  {r.duration:7.2f}s  {r.name}{'' if r.ok else f'  ({r.status})'}" for r in slowest]
     return lines

@@ -101,3 +101,28 @@ def test_build_summary(project: pytest.Pytester, plugin_args: list[str]) -> None
 def test_no_summary_without_builds(project: pytest.Pytester) -> None:
     result = run(project, ".")
     assert "snixbuild summary" not in result.stdout.str()
+
+
+@pytest.mark.snix_runc
+def test_build_summary_tells_expected_failures_apart(
+    pytester: pytest.Pytester, plugin_args: list[str]
+) -> None:
+    """A case with ``success = false`` whose build fails passes, and the summary counts its
+    build as failed as expected, not as failed."""
+    pytester.makefile(
+        ".toml",
+        hello=hello_case(),
+        must_fail=case_toml("exit 3", success=False),
+        noisy=NOISY_FAILURE,
+    )
+    run(pytester, "--snapshot-update", ".")
+    result = run(pytester, "--snix-runc", *plugin_args, ".")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- snixbuild summary -*",
+            "builds run: 3, failed: 1, failed as expected: 1, total build time: *s",
+            "slowest builds:",
+        ]
+    )
+    assert any(line.endswith("must_fail  (failed as expected)") for line in result.stdout.lines)
