@@ -30,7 +30,7 @@ from pytest_snixbuild.engine.service import OCIBuildService, find_sandbox_shell
 from pytest_snixbuild.engine.stale import recover_stale_state
 from pytest_snixbuild.oci.spec import make_spec
 from pytest_snixbuild.oci.subuid import host_id_mappings
-from pytest_snixbuild.options import get_option, store_dir_of, timeout_of
+from pytest_snixbuild.options import get_option, size_of, store_dir_of, timeout_of
 from pytest_snixbuild.request.model import BuildRequest, BuildResult
 from pytest_snixbuild.request.toml_case import Case
 
@@ -113,6 +113,8 @@ class SnixHarness:
         self.rootless = bool(config.getini("snix_rootless") if rootless is None else rootless)
         self.keep_failed = bool(get_option(config, "snix_keep_failed"))
         self.timeout = timeout_of(config)
+        self.memory_limit = size_of(config, "snix_memory_limit")
+        self.disk_limit = size_of(config, "snix_disk_limit")
         self.store_dir: Path | None = store_dir_of(config)
         self.stats = BuildStats()
         self._basetemp: Path | None = None
@@ -230,6 +232,8 @@ class SnixHarness:
                     self.store,
                     rootless=self.rootless,
                     timeout=self.timeout,
+                    memory_limit=self.memory_limit,
+                    disk_limit=self.disk_limit,
                     keep_failed=self.keep_failed,
                     runtime=self.runtime,
                     max_concurrent_builds=2,

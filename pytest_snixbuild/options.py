@@ -12,6 +12,7 @@ from typing import Any, Literal
 import pytest
 
 from pytest_snixbuild.errors import SnixError
+from pytest_snixbuild.units import parse_size
 
 IniType = Literal["bool", "string", "linelist"]
 
@@ -77,6 +78,24 @@ OPTIONS: tuple[OptionDef, ...] = (
         "300",
         "seconds after which a build is killed (default: 300; 0 = no timeout)",
         "S",
+    ),
+    OptionDef(
+        "snix_memory_limit",
+        "--snix-memory-limit",
+        "string",
+        "",
+        "memory limit of each build, e.g. 256M: a build that needs more is OOM-killed "
+        "(default: none)",
+        "SIZE",
+    ),
+    OptionDef(
+        "snix_disk_limit",
+        "--snix-disk-limit",
+        "string",
+        "",
+        "make each bundle a tmpfs of this size, e.g. 64M, so a build that writes more fails "
+        "(needs root; default: none)",
+        "SIZE",
     ),
     OptionDef(
         "snix_cases",
@@ -149,6 +168,17 @@ def timeout_of(config: pytest.Config) -> float | None:
     if seconds < 0:
         raise OptionError(f"--snix-timeout / snix_timeout: {raw!r} must be >= 0")
     return seconds or None
+
+
+def size_of(config: pytest.Config, name: str) -> int | None:
+    """A size option (``snix_memory_limit``, ``snix_disk_limit``) in bytes; None when unset."""
+    raw = str(get_option(config, name) or "")
+    if not raw:
+        return None
+    try:
+        return parse_size(raw)
+    except ValueError as exc:
+        raise OptionError(f"--{name.replace('_', '-')} / {name}: {exc}") from None
 
 
 def case_dirs(config: pytest.Config) -> list[Path]:

@@ -15,6 +15,7 @@ from types import FrameType
 
 from pytest_snixbuild.castore.store import Store
 from pytest_snixbuild.engine.service import RUNTIME_STATE_DIR
+from pytest_snixbuild.units import parse_size
 
 
 def positive_seconds(text: str) -> float:
@@ -39,24 +40,12 @@ def positive_int(text: str) -> int:
     return value
 
 
-#: suffixes of sizes, powers of 1024
-SIZE_SUFFIXES = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
 def byte_size(text: str) -> int:
     """An argparse type: bytes, optionally with a K, M, G or T suffix (powers of 1024)."""
-    body = text.strip().upper().removesuffix("B").removesuffix("I")
-    suffix = body[-1:] if body[-1:] in SIZE_SUFFIXES else ""
-    number = body[: len(body) - len(suffix)]
     try:
-        value = int(float(number) * SIZE_SUFFIXES[suffix])
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a size (expected bytes, or a number with K, M, G or T)"
-        ) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive size")
-    return value
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_limit_options(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,8 @@ FLAGS = [
     "--snix-store=DIR",
     "--snix-keep-failed",
     "--snix-timeout=S",
+    "--snix-memory-limit=SIZE",
+    "--snix-disk-limit=SIZE",
     "--snix-cases=GLOB",
 ]
 INI_KEYS = [
@@ -28,6 +30,8 @@ INI_KEYS = [
     "snix_store (string)",
     "snix_keep_failed (bool)",
     "snix_timeout (string)",
+    "snix_memory_limit (string)",
+    "snix_disk_limit (string)",
     "snix_cases (string)",
     "snix_rootless (bool)",
     "snix_case_dirs (linelist)",
@@ -56,6 +60,8 @@ def test_every_option_in_pyproject(pytester: pytest.Pytester) -> None:
         snix_store="the-store",
         snix_keep_failed=True,
         snix_timeout="12.5",
+        snix_memory_limit="256M",
+        snix_disk_limit="1G",
         snix_cases="c-*.toml",
         snix_case_dirs=["cases"],
     )
@@ -74,6 +80,7 @@ def test_settings(snix_harness, pytestconfig):
     assert h.runtime == {runc!r}
     assert h.store_dir == pytestconfig.rootpath / "the-store"
     assert h.timeout == 12.5
+    assert (h.memory_limit, h.disk_limit) == (256 << 20, 1 << 30)
 """
     )
     result = run(pytester, "--co", "-q")
