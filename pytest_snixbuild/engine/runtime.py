@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -169,6 +170,38 @@ def read_runtime_errors(log_path: Path) -> str | None:
             if msg and msg not in messages:
                 messages.append(msg)
     return "; ".join(messages) if messages else None
+
+
+#: the longest :func:`wait_for_exit` blocks without looking at pending interrupts
+WAIT_SLICE = 0.05
+
+
+def wait_for_exit(proc: subprocess.Popen[bytes], timeout: float | None) -> int:
+    """``proc.wait(timeout)`` without polling.
+
+    With a timeout, ``Popen.wait`` sleeps in steps of up to 50 ms until the process has ended,
+    which added 20–60 ms to every build run with a timeout (the plugin's default). A pidfd
+    becomes readable the moment the process exits. It is watched in slices of at most
+    :data:`WAIT_SLICE` seconds, so that a ``KeyboardInterrupt`` raised without a signal
+    (``_thread.interrupt_main``) is still seen promptly. Raises ``subprocess.TimeoutExpired``.
+    """
+    if timeout is None:
+        return proc.wait()
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # no pidfd (Linux < 5.3), or already reaped
+        return proc.wait(timeout=timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout)
+            ready, _, _ = select.select([pidfd], [], [], min(remaining, WAIT_SLICE))
+            if ready:
+                return proc.wait()
+    finally:
+        os.close(pidfd)
 
 
 class Runc:
@@ -354,7 +387,7 @@ class Runc:
             reader.start()
         try:
             try:
-                proc.wait(timeout=timeout)
+                wait_for_exit(proc, timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 log.warning("container %s ran past its %g s timeout: killing it", cid, timeout)
