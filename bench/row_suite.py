@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.context import Context
 from bench.data import scratch_dir, store_hash
-from bench.measure import interleaved, load1
+from bench.measure import Samples, interleaved, load1
 from bench.report import Goal, Result
 
 GOAL = Goal("min", 1.7, "≥ 1.7× faster")
@@ -67,6 +69,12 @@ def pytest_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+def children_cpu() -> float:
+    """CPU seconds used so far by this process's waited-for children (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_pytest(tmp: Path, count: int, *extra: str) -> None:
     done = subprocess.run(
         pytest_argv(tmp, *extra),
@@ -87,11 +95,18 @@ def run(ctx: Context) -> Result:
     with scratch_dir("suite") as tmp:
         write_cases(tmp / "cases", count)
         run_pytest(tmp, count, "--snapshot-update")
+        cpu: dict[str, Samples] = {"serial": Samples(), "-n 2": Samples()}
+
+        def measured(name: str, *extra: str) -> Callable[[], None]:
+            def action() -> None:
+                before = children_cpu()
+                run_pytest(tmp, count, *extra)
+                cpu[name].values.append(children_cpu() - before)
+
+            return action
+
         samples = interleaved(
-            {
-                "serial": lambda: run_pytest(tmp, count),
-                "-n 2": lambda: run_pytest(tmp, count, "-n", "2"),
-            },
+            {"serial": measured("serial"), "-n 2": measured("-n 2", "-n", "2")},
             runs,
             warmup=0,
         )
@@ -99,6 +114,8 @@ def run(ctx: Context) -> Result:
     for name, v in samples.items():
         ctx.log(f"{name} s {v.show()}")
     speedup = s["serial"] / s["-n 2"]
+    busy = cpu["serial"].median / s["serial"]
+    bound = s["serial"] / (cpu["-n 2"].median / (os.cpu_count() or 1))
     return Result(
         key="suite",
         what=f"{count}-case TOML suite, `pytest -n 2`",
@@ -107,6 +124,13 @@ def run(ctx: Context) -> Result:
         ratio=speedup,
         goal=GOAL,
         compared=speedup,
-        notes=[f"medians of {runs} interleaved runs, each a fresh pytest process"],
+        notes=[
+            f"medians of {runs} interleaved runs, each a fresh pytest process",
+            "CPU time (pytest, its workers, runc and the builds): serial "
+            f"{cpu['serial'].median:.2f} s, i.e. {busy:.2f} CPUs busy; with -n 2 "
+            f"{cpu['-n 2'].median:.2f} s. On "
+            f"{os.cpu_count()} CPUs -n 2 can be at most {bound:.2f}× faster than serial "
+            "(serial wall time / (-n 2 CPU time / CPUs))",
+        ],
         load=(load_before, load1()),
     )
