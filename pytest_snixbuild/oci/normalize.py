@@ -9,7 +9,8 @@ for a few values; :func:`normalize_spec` replaces exactly those:
 * ``linux.cgroupsPath`` (one per build): ``<cgroups-path>``;
 * the ``source`` of the mount at ``/bin/sh``: ``<sandbox-shell>``;
 * host paths (``root.path``, ``mounts[].source``) inside a temporary directory (pytest's base
-  temp dir, the given ``tmp_dirs``, or the system's temp dir): ``<tmp>`` + the rest of the path;
+  temp dir, the given ``tmp_dirs``, or the system's temp dir and /tmp): ``<tmp>`` + the rest of
+  the path;
 * a hyphenated UUID (a per-run id) in a host path or an annotation value: ``<run-id>``.
 
 Bundle-relative sources (``scratch/…``, ``inputs/…``, ``root``) are already stable. Container-side
@@ -49,7 +50,9 @@ def looks_like_spec(data: object) -> bool:
 
 
 def _tmp_prefixes(tmp_dirs: Sequence[str] | None) -> list[str]:
-    dirs = [tempfile.gettempdir()] if tmp_dirs is None else list(tmp_dirs)
+    # by default the system's temporary directory ($TMPDIR) and /tmp, which is one whatever
+    # $TMPDIR says
+    dirs = [tempfile.gettempdir(), "/tmp"] if tmp_dirs is None else list(tmp_dirs)
     # longest first, so /tmp/pytest-of-root/x wins over /tmp when both are given
     return sorted({d.rstrip("/") for d in dirs if d.rstrip("/")}, key=len, reverse=True)
 
@@ -87,7 +90,8 @@ def normalize_spec(
     """A normalized deep copy of ``spec`` (see the module doc for every replacement).
 
     ``tmp_dirs`` are the temporary directories whose paths become ``<tmp>``; the default is the
-    system's (``tempfile.gettempdir()``). The function does not change ``spec`` and is idempotent.
+    system's (``tempfile.gettempdir()``) and ``/tmp``. The function does not change ``spec`` and
+    is idempotent.
     """
     result: dict[str, Any] = copy.deepcopy(dict(spec))
     prefixes = _tmp_prefixes(tmp_dirs)
