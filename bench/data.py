@@ -96,7 +96,9 @@ def haystack(
 ) -> bytes:
     """Random bytes (``text``: random nix-base32 letters in 80-column lines, where every byte can
     start a needle) with ``plants`` ``/nix/store/<needle>-foo`` strings planted."""
-    data = bytearray(rng.randbytes(size))
+    data = bytearray()
+    while len(data) < size:  # randbytes of more than 256 MiB overflows
+        data += rng.randbytes(min(16 * MIB, size - len(data)))
     if text:
         data = bytearray(data.translate(bytes(NIXBASE32[i % 32] for i in range(256))))
         data[79::80] = b"\n" * len(range(79, size, 80))
