@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 
+from bench.containers import BareRunc, hand_made_bundle
 from bench.context import Context
 from bench.data import scratch_dir
 from bench.measure import interleaved, load1
 from bench.nixpeer import NixPeer
 from bench.report import Goal, Result
+from bench.row_trivial import trivial_request
 from pytest_snixbuild.castore.store import Store
 from pytest_snixbuild.engine.service import OCIBuildService
 from pytest_snixbuild.nix.build import build_derivation
@@ -27,7 +29,7 @@ NAME = "snixbuild-bench-trivial"
 def run(ctx: Context) -> Result:
     runs = ctx.runs(10, 3)
     load_before = load1()
-    with scratch_dir("drv") as tmp, NixPeer.private(tmp) as nix:
+    with scratch_dir("drv") as tmp, NixPeer.private(tmp) as nix, BareRunc.private(tmp) as bare:
         drv = nix.trivial_drv(f"{NAME}-{os.getpid()}")
         out = nix.run("nix-store", "--realise", "--no-gc-warning", str(drv)).strip()
         try:
@@ -35,10 +37,12 @@ def run(ctx: Context) -> Result:
             service = OCIBuildService.from_store(tmp / "bundles", store)
             ours = build_derivation(drv, "/nix/store", service, store)
             assert ours.outputs[0].path.to_absolute() == out, (ours.outputs, out)
+            bundle = hand_made_bundle(trivial_request(), tmp / "bare", service.sandbox_shell)
             samples = interleaved(
                 {
                     "nix": lambda: nix.run("nix-store", "--realise", "--check", str(drv)),
                     "ours": lambda: build_derivation(drv, "/nix/store", service, store),
+                    "bare runc": lambda: bare.run(bundle),
                 },
                 runs,
                 warmup=1,
@@ -57,6 +61,10 @@ def run(ctx: Context) -> Result:
         ratio=ratio,
         goal=GOAL,
         compared=ratio,
-        notes=[f"medians of {runs} interleaved runs"],
+        notes=[
+            f"medians of {runs} interleaved runs; a bare `runc run` of a trivial hand-made "
+            f"bundle (row 1's) took {ms['bare runc']:.1f} ms: runc alone costs "
+            f"{ms['bare runc'] / ms['nix']:.2f}× Nix's whole sandboxed rebuild"
+        ],
         load=(load_before, load1()),
     )
