@@ -9,6 +9,7 @@ Everything streams in bounded chunks: a 1 GiB blob never sits in memory.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -234,28 +235,40 @@ def iter_sharded(root: Path) -> Iterator[B3Digest]:
 
 
 class AtomicFile:
-    """A temporary file under ``root/tmp`` that :meth:`commit` renames into place (or discards)."""
+    """A temporary file under ``root/tmp`` that :meth:`commit` renames into place (or discards).
 
-    def __init__(self, root: Path) -> None:
-        tmp_dir = root / TMP_DIR
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        self.path = tmp_dir / f"{os.getpid()}-{uuid.uuid4().hex}"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    Directories are created only when missing (on ENOENT), not checked before every file: a
+    tree of small files is stored at about one ``open`` and one ``rename`` per file.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        tmp_dir = os.path.join(root, TMP_DIR)
+        self.path = f"{tmp_dir}/{os.getpid()}-{uuid.uuid4().hex}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except FileNotFoundError:
+            os.makedirs(tmp_dir, exist_ok=True)
+            fd = os.open(self.path, flags, 0o600)
         self.file: BinaryIO = os.fdopen(fd, "wb", buffering=0)
 
-    def commit(self, final: Path) -> os.stat_result:
+    def commit(self, final: Path | str) -> os.stat_result:
         """Make the file read-only and rename it to ``final``; returns the final stat."""
         os.fchmod(self.file.fileno(), 0o444)
         st = os.fstat(self.file.fileno())
         self.file.close()
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.path, final)
+        try:
+            os.replace(self.path, final)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(self.path, final)
         return st
 
     def discard(self) -> None:
         if not self.file.closed:
             self.file.close()
-        self.path.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
 
 
 class _LocalBlobWriter:
@@ -385,9 +398,47 @@ class LocalBlobService:
             w.write(data)
         return w.digest
 
+    def _put_small(self, digest: B3Digest, data: bytes) -> None:
+        """Store a small blob held in memory and already hashed (the common case in a tree):
+        one ``stat`` when it is stored and verified already, else one new file."""
+        hexd = digest.hex
+        name = f"{self._root_name}/{hexd[:2]}/{hexd}"  # str(shard_path(...)), without pathlib
+        try:
+            st = os.stat(name, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            with _verified_lock:
+                if (name, st.st_size, st.st_mtime_ns, st.st_ino) in _verified:
+                    return
+            try:
+                self._verify_open(digest).close()
+                return
+            except CorruptionError:
+                pass  # stored again below, which replaces the corrupt copy
+        tmp = AtomicFile(self._root_name)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[tmp.file.write(view) or 0 :]
+            created = tmp.commit(name)
+        except BaseException:
+            tmp.discard()
+            raise
+        with _verified_lock:
+            _verified.add((name, created.st_size, created.st_mtime_ns, created.st_ino))
+
     def put_file(self, path: Path) -> tuple[B3Digest, int]:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         with os.fdopen(fd, "rb", buffering=0) as f:
+            if os.fstat(fd).st_size < CHUNK_SIZE:
+                # small: read once and hash in memory (no 1 MiB buffers, no second pass)
+                data = f.read(CHUNK_SIZE)
+                if len(data) < CHUNK_SIZE:
+                    digest = B3Digest.of(data)
+                    self._put_small(digest, data)
+                    return digest, len(data)
+                f.seek(0)  # it grew meanwhile: stream it
             # A first pass only hashes: re-ingesting known content writes nothing.
             digest, size = _hash_stream(f)
             if self.has(digest):
