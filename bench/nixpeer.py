@@ -83,9 +83,14 @@ class NixPeer:
         return Path(out.strip())
 
     def delete(self, *paths: str) -> None:
-        """``nix-store --delete`` each path that exists (failures are ignored)."""
+        """``nix-store --delete`` each path that exists (failures are ignored), and the empty
+        ``<path>.lock`` file a build of it may have left."""
         for path in paths:
             if os.path.lexists(path):
                 subprocess.run(
                     ["nix-store", "--delete", path], env=self.env, capture_output=True, check=False
                 )
+            lock = f"{path}.lock"
+            with contextlib.suppress(OSError):
+                if not os.path.lexists(path) and os.stat(lock, follow_symlinks=False).st_size == 0:
+                    os.unlink(lock)

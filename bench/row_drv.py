@@ -9,8 +9,6 @@ compute its NAR hash and references.
 
 from __future__ import annotations
 
-import os
-
 from bench.containers import BareRunc, hand_made_bundle
 from bench.context import Context
 from bench.data import scratch_dir
@@ -30,7 +28,7 @@ def run(ctx: Context) -> Result:
     runs = ctx.runs(10, 3)
     load_before = load1()
     with scratch_dir("drv") as tmp, NixPeer.private(tmp) as nix, BareRunc.private(tmp) as bare:
-        drv = nix.trivial_drv(f"{NAME}-{os.getpid()}")
+        drv = nix.trivial_drv(NAME)
         out = nix.run("nix-store", "--realise", "--no-gc-warning", str(drv)).strip()
         try:
             store = Store.open(tmp / "store")
