@@ -19,6 +19,11 @@ pytestmark = pytest.mark.snix_runc
 def test_only_the_builds_processes_are_visible(sandbox: Sandbox) -> None:
     script = """
     sleep 1000 &
+    # wait (at most ~5 s) until the child has exec'd sleep: until then it is a copy of the shell
+    i=0
+    until tr '\\0' ' ' < /proc/$!/cmdline | grep -q '^sleep' || [ $i -ge 500 ]; do
+        sleep 0.01; i=$((i + 1))
+    done
     for p in /proc/[0-9]*; do
         echo "${p#/proc/} $(tr '\\0\\n' '  ' < $p/cmdline)" >> $out/processes
     done
