@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, Protocol, Self, runtime_checkable
 
 import blake3
 
@@ -112,21 +112,33 @@ def _hash_stream(f: BinaryIO) -> tuple[B3Digest, int]:
 # in memory
 
 
-class _MemoryBlobWriter:
-    def __init__(self, service: MemoryBlobService) -> None:
-        self._service = service
-        self._buf = io.BytesIO()
+class _BlobWriter:
+    """What every blob writer does: hash and count what is written, refuse writes after close,
+    and on a clean exit hand the data over to the service under its digest (``_commit``); on an
+    exception the data is dropped (``_discard``). Subclasses say where the bytes go."""
+
+    def __init__(self) -> None:
         self._hasher = blake3.blake3()
         self._size = 0
         self._done = False
 
+    def _sink(self, view: memoryview) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        """Drop what was written (after an exception); nothing to do by default."""
+
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self._done:
             raise CastoreError("blob writer: write after close")
-        n = self._buf.write(data)
-        self._hasher.update(data)
-        self._size += n
-        return n
+        view = memoryview(data)
+        self._sink(view)
+        self._hasher.update(view)
+        self._size += len(view)
+        return len(view)
 
     @property
     def digest(self) -> B3Digest:
@@ -136,7 +148,7 @@ class _MemoryBlobWriter:
     def size(self) -> int:
         return self._size
 
-    def __enter__(self) -> _MemoryBlobWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -145,9 +157,25 @@ class _MemoryBlobWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is not None or self._done:
+        if self._done:
+            return
+        if exc_type is not None:
+            self._discard()
             return
         self._done = True
+        self._commit()
+
+
+class _MemoryBlobWriter(_BlobWriter):
+    def __init__(self, service: MemoryBlobService) -> None:
+        super().__init__()
+        self._service = service
+        self._buf = io.BytesIO()
+
+    def _sink(self, view: memoryview) -> None:
+        self._buf.write(view)
+
+    def _commit(self) -> None:
         self._service._blobs.setdefault(self.digest, self._buf.getvalue())
         self._buf = io.BytesIO()
 
@@ -271,57 +299,33 @@ class AtomicFile:
             os.unlink(self.path)
 
 
-class _LocalBlobWriter:
+class _LocalBlobWriter(_BlobWriter):
     def __init__(self, service: LocalBlobService) -> None:
+        super().__init__()
         self._service = service
         self._tmp: AtomicFile | None = None
-        self._hasher = blake3.blake3()
-        self._size = 0
-        self._done = False
 
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        if self._done:
-            raise CastoreError("blob writer: write after close")
+    def _file(self) -> AtomicFile:
         if self._tmp is None:
             self._tmp = AtomicFile(self._service.root)
-        view = memoryview(data)
+        return self._tmp
+
+    def _sink(self, view: memoryview) -> None:
+        file = self._file().file
         written = 0
         while written < len(view):
-            n = self._tmp.file.write(view[written:])
-            written += n or 0
-        self._hasher.update(view)
-        self._size += written
-        return written
+            written += file.write(view[written:]) or 0
 
-    @property
-    def digest(self) -> B3Digest:
-        return _digest_or_raise(self._hasher, "blob writer", self._done)
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def __enter__(self) -> _LocalBlobWriter:
-        if self._tmp is None:
-            self._tmp = AtomicFile(self._service.root)
+    def __enter__(self) -> Self:
+        self._file()  # the temporary file exists from the start of the with-block
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._done:
-            return
-        if exc_type is not None:
-            if self._tmp is not None:
-                self._tmp.discard()
-            return
-        self._done = True
-        if self._tmp is None:
-            self._tmp = AtomicFile(self._service.root)
-        self._service._commit(self._tmp, self.digest)
+    def _commit(self) -> None:
+        self._service._commit(self._file(), self.digest)
+
+    def _discard(self) -> None:
+        if self._tmp is not None:
+            self._tmp.discard()
 
 
 class LocalBlobService:
